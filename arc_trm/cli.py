@@ -13,7 +13,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from arc_trm.data.ingest import ingest
 
     ds = ingest(args.tasks or [], args.test_tasks or [], Path(args.out), args.augmentations, args.seed,
-                args.synthetic_tasks, args.synthetic_test_tasks)
+                args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas)
     m = ds.manifest
     print(f"wrote {args.out}: {m['num_tasks']} tasks ({m['num_test_tasks']} test), "
           f"{m['num_demo_examples']} training pairs, {m['num_test_examples']} test inputs, "
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--seed", type=int, default=0)
     ing.add_argument("--synthetic-tasks", type=int, default=0, help="add N generated training tasks")
     ing.add_argument("--synthetic-test-tasks", type=int, default=0, help="add N generated test tasks")
+    ing.add_argument("--canvas", type=int, default=30, help="canvas side (30 = the paper; smaller for CPU demos)")
     ing.add_argument("--out", required=True, metavar="DIR")
     ing.set_defaults(func=_cmd_ingest)
     return p

@@ -45,6 +45,7 @@ class DataConfig:
     seed: int = 0
     synthetic_tasks: int = 0                  # >0: add this many generated tasks (demo runs)
     synthetic_test_tasks: int = 0
+    canvas: int = 30                          # 30 = the paper; smaller canvases for CPU demos
 
 
 @dataclass

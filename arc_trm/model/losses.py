@@ -1,0 +1,45 @@
+"""Losses: stablemax / softmax cross-entropy on the canvas, and the halting BCE."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_LABEL = -100
+
+
+def log_stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """log of stablemax: s(x) = x+1 for x ≥ 0, 1/(1−x) for x < 0, normalised over ``dim``
+    (Prieto et al., "Grokking at the Edge of Numerical Stability")."""
+    s = torch.where(x < 0, 1 / (1 - x + 1e-30), x + 1)
+    return torch.log(s / s.sum(dim=dim, keepdim=True))
+
+
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax") -> torch.Tensor:
+    """Per-cell loss (B, S); zero where the label is ignored."""
+    mask = labels != IGNORE_LABEL
+    safe = torch.where(mask, labels, 0).long()
+    if kind == "stablemax":
+        logp = log_stablemax(logits.double(), dim=-1)
+    else:
+        logp = F.log_softmax(logits.float(), dim=-1)
+    nll = -logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    return torch.where(mask, nll, torch.zeros_like(nll))
+
+
+def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax"):
+    """TRM's loss for one supervision step, summed over the batch (the caller divides by the
+    batch size): per-sample mean token CE + 0.5 · BCE(halt logit, whole grid exactly right).
+    Returns (loss, per-sample exact-correct flags, per-sample valid flags, metric sums)."""
+    mask = labels != IGNORE_LABEL
+    counts = mask.sum(-1)
+    divisor = counts.clamp_min(1).unsqueeze(-1)
+    with torch.no_grad():
+        correct = mask & (logits.argmax(-1) == labels)
+        exact = correct.sum(-1) == counts
+        valid = counts > 0
+    lm = (token_cross_entropy(logits, labels, kind) / divisor).sum()
+    halt = F.binary_cross_entropy_with_logits(q_halt, exact.to(q_halt.dtype), reduction="sum")
+    metrics = {"lm_loss": lm.detach(), "halt_loss": halt.detach(),
+               "cell_accuracy": torch.where(valid, correct.sum(-1) / divisor.squeeze(-1), 0).sum().detach()}
+    return lm + 0.5 * halt, exact, valid, metrics

@@ -1,0 +1,30 @@
+"""Dense optimizer (Adam-atan2) and the LR schedule (linear warmup, then cosine to a floor)."""
+
+from __future__ import annotations
+
+import math
+
+from adam_atan2_pytorch import AdamAtan2
+from torch import nn
+
+
+def dense_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> AdamAtan2:
+    """Adam-atan2 in the paper's form: update = atan2(m̂, √v̂) (a = b = 1), weight decay
+    applied as w ← w·(1 − lr·wd)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return AdamAtan2(params, lr=max(lr, 1e-12), betas=betas, weight_decay=weight_decay, a=1.0, b=1.0)
+
+
+def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float) -> float:
+    """LR used for optimizer step ``step`` (0-based): warmup, then cosine from base to
+    ``min_ratio``·base (``min_ratio`` = 1 keeps it flat, as TRM's ARC runs do)."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    progress = min(max(progress, 0.0), 1.0)
+    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,159 @@
+"""The Tiny Recursive Model and its ACT (adaptive computation time) step.
+
+One small block stack ``f`` is applied recursively. Per ACT step (one supervision step):
+H_cycles−1 cycles without gradient, then one with gradient; a cycle runs L_cycles updates
+``z_L ← f(z_L, z_H + x)`` and then ``z_H ← f(z_H, z_L)``. The answer is read from ``z_H``
+and a halting logit from its first position. The carry (z_H, z_L) is detached between steps.
+
+The puzzle embedding table is *not* part of this module: the caller looks up the rows of the
+batch's puzzle IDs and passes them in, so DDP never touches the (very large) table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from arc_trm.config import ModelConfig
+from arc_trm.model.layers import Block, Linear, RotaryEmbedding, trunc_normal_
+
+
+class TRM(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.hidden_size
+        self.seq_total = cfg.seq_len + cfg.puzzle_emb_len
+        self.embed_scale = math.sqrt(d)
+        self.embed_tokens = nn.Parameter(trunc_normal_(torch.empty(cfg.vocab_size, d), std=1 / self.embed_scale))
+        self.embed_pos = (nn.Parameter(trunc_normal_(torch.empty(self.seq_total, d), std=1 / self.embed_scale))
+                          if cfg.pos_encoding == "learned" else None)
+        self.rope = (RotaryEmbedding(d // cfg.num_heads, self.seq_total, cfg.rope_theta)
+                     if cfg.pos_encoding == "rope" else None)
+        self.layers = nn.ModuleList(Block(d, cfg.num_heads, cfg.expansion, self.seq_total, cfg.mlp_t, cfg.rms_norm_eps)
+                                    for _ in range(cfg.num_layers))
+        self.lm_head = Linear(d, cfg.vocab_size)
+        self.q_head = Linear(d, 1, bias=True)
+        with torch.no_grad():  # halting starts near "don't halt", as in the reference
+            self.q_head.weight.zero_()
+            self.q_head.bias.fill_(-5.0)
+        # Fixed random initial states (buffers in the reference code too, not trained).
+        self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0))
+        self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0))
+
+    # ------------------------------------------------------------------ pieces
+    def f(self, z: torch.Tensor, injection: torch.Tensor) -> torch.Tensor:
+        """The one recursive network: add the injection, run the block stack."""
+        z = z + injection
+        for layer in self.layers:
+            z = layer(z, self.rope)
+        return z
+
+    def input_embedding(self, inputs: torch.Tensor, puzzle_emb: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with the puzzle embedding prepended as ``puzzle_emb_len`` positions."""
+        b = inputs.shape[0]
+        d = self.cfg.hidden_size
+        tok = self.embed_tokens[inputs.long()]
+        pe = puzzle_emb.to(tok.dtype)
+        pad = self.cfg.puzzle_emb_len * d - pe.shape[-1]
+        if pad > 0:
+            pe = torch.nn.functional.pad(pe, (0, pad))
+        x = torch.cat([pe.view(b, self.cfg.puzzle_emb_len, d), tok], dim=1)
+        if self.embed_pos is not None:
+            x = 0.707106781 * (x + self.embed_pos)
+        return self.embed_scale * x
+
+    def empty_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (batch, self.seq_total, self.cfg.hidden_size)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    # ------------------------------------------------------------------ one ACT step
+    def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
+                puzzle_emb: torch.Tensor):
+        """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and
+        halting logits (B,)."""
+        r = reset.view(-1, 1, 1)
+        z_H = torch.where(r, self.H_init.to(z_H.dtype), z_H)
+        z_L = torch.where(r, self.L_init.to(z_L.dtype), z_L)
+        x = self.input_embedding(inputs, puzzle_emb)
+        c = self.cfg
+        with torch.no_grad():
+            for _ in range(c.H_cycles - 1):
+                for _ in range(c.L_cycles):
+                    z_L = self.f(z_L, z_H + x)
+                z_H = self.f(z_H, z_L)
+        for _ in range(c.L_cycles):
+            z_L = self.f(z_L, z_H + x)
+        z_H = self.f(z_H, z_L)
+        logits = self.lm_head(z_H)[:, c.puzzle_emb_len:]
+        q_halt = self.q_head(z_H[:, 0]).squeeze(-1).float()
+        return z_H.detach(), z_L.detach(), logits, q_halt
+
+
+def dense_parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass
+class Carry:
+    """What persists between ACT steps for each batch slot."""
+
+    z_H: torch.Tensor
+    z_L: torch.Tensor
+    steps: torch.Tensor      # (B,) int: supervision steps taken by the sample in this slot
+    halted: torch.Tensor     # (B,) bool: slot is free; the next step admits a new sample
+    data: dict[str, torch.Tensor]
+
+    @classmethod
+    def initial(cls, model: TRM, batch: dict[str, torch.Tensor]) -> "Carry":
+        b = batch["inputs"].shape[0]
+        device = batch["inputs"].device
+        z_H, z_L = model.empty_state(b, device)
+        return cls(z_H, z_L, torch.zeros(b, dtype=torch.int32, device=device),
+                   torch.ones(b, dtype=torch.bool, device=device), {k: v.clone() for k, v in batch.items()})
+
+
+def admit(carry: Carry, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Halted slots take the new batch's samples; others keep theirs.
+    Returns (current data, reset mask, step counts before this step)."""
+    h = carry.halted
+    data = {k: torch.where(h.view((-1,) + (1,) * (v.ndim - 1)), batch[k], v) for k, v in carry.data.items()}
+    steps = torch.where(h, torch.zeros_like(carry.steps), carry.steps)
+    return data, h, steps
+
+
+def act_step(model, core: TRM, carry: Carry, batch: dict[str, torch.Tensor], puzzle_emb_of,
+             training: bool, min_halt_steps: torch.Tensor | None = None):
+    """Run one ACT step through ``model`` (the TRM, possibly DDP-wrapped; ``core`` is the bare
+    module for its config). ``puzzle_emb_of(ids)`` returns the embedding rows to use.
+
+    Training: a slot halts when the halting logit is positive (and it has taken at least its
+    exploration minimum) or at ``halt_max_steps``. Evaluation halts only at ``halt_max_steps``
+    so a batch stays in lock-step.
+    Returns (new carry, outputs dict with logits/q_halt/puzzle_emb/data).
+    """
+    cfg = core.cfg
+    data, reset, steps = admit(carry, batch)
+    emb = puzzle_emb_of(data["puzzle_ids"])
+    z_H, z_L, logits, q_halt = model(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    with torch.no_grad():
+        steps = steps + 1
+        halted = steps >= cfg.halt_max_steps
+        if training and cfg.halt_max_steps > 1:
+            halted = halted | (q_halt > 0)
+            if min_halt_steps is not None:
+                halted = halted & (steps >= min_halt_steps)
+    new = Carry(z_H, z_L, steps, halted, data)
+    return new, {"logits": logits, "q_halt": q_halt, "puzzle_emb": emb, "data": data}
+
+
+def exploration_min_steps(rng, batch: int, cfg: ModelConfig) -> "torch.Tensor":
+    """Per-slot minimum step count: with probability ``halt_exploration_prob`` a slot must run
+    2..halt_max_steps steps before it may halt. Drawn by the caller's numpy generator so every
+    process draws the same global batch."""
+    explore = rng.random(batch) < cfg.halt_exploration_prob
+    minimum = rng.integers(2, cfg.halt_max_steps + 1, size=batch)
+    return torch.from_numpy((explore * minimum).astype("int32"))

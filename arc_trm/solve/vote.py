@@ -1,0 +1,113 @@
+"""Map every view's prediction back with its exact inverse transform and choose attempts.
+
+Strategies (all rank the distinct candidate grids of one test input):
+- ``vote``: most views agreeing; ties by mean halting confidence (the TRM paper).
+- ``poe``: product of experts: the candidate's log-probability summed over every view,
+  each view scoring the candidate mapped into its own frame (ARC Prize 2024 winners).
+- ``vote+poe``: log(vote count) + mean per-view log-probability (count and likelihood
+  together, as the 2025 winners combine them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from arc_trm.data.augment import apply_plan, invert_plan
+from arc_trm.data.canvas import decode, encode
+from arc_trm.data.dataset import ArcDataset
+from arc_trm.solve.inference import ViewPredictions
+
+STRATEGIES = ("vote", "poe", "vote+poe")
+
+
+@dataclass
+class Candidate:
+    grid: np.ndarray
+    count: int = 0
+    halt_sum: float = 0.0
+    logp_sum: float = 0.0
+    logp_views: int = 0
+
+    @property
+    def mean_halt(self) -> float:
+        return self.halt_sum / max(self.count, 1)
+
+    @property
+    def mean_logp(self) -> float:
+        return self.logp_sum / self.logp_views if self.logp_views else -math.inf
+
+
+def grid_key(g: np.ndarray) -> bytes:
+    return bytes(np.array(g.shape, dtype=np.uint8)) + np.ascontiguousarray(g, dtype=np.uint8).tobytes()
+
+
+@dataclass
+class InputCandidates:
+    """Candidates for one test input of one task."""
+
+    task_id: str
+    test_index: int
+    candidates: dict[bytes, Candidate] = field(default_factory=dict)
+    views: int = 0
+
+    def ranked(self, strategy: str) -> list[Candidate]:
+        cands = list(self.candidates.values())
+        if strategy == "vote":
+            key = (lambda c: (c.count, c.mean_halt))
+        elif strategy == "poe":
+            key = (lambda c: (c.mean_logp, c.count))
+        elif strategy == "vote+poe":
+            key = (lambda c: (math.log(max(c.count, 1e-9)) + c.mean_logp if c.count else c.mean_logp, c.count))
+        else:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        return sorted(cands, key=key, reverse=True)
+
+
+def collect(ds: ArcDataset, preds: ViewPredictions, score_logprobs: bool) -> dict[tuple[str, int], InputCandidates]:
+    """Decode and invert every completed view; with log-probabilities, score every candidate of
+    a test input under every one of its views."""
+    table = ds.table
+    views = preds.views
+    out: dict[tuple[str, int], InputCandidates] = {}
+    by_input: dict[tuple[str, int], list[int]] = {}
+    for v in np.flatnonzero(preds.complete):
+        row, plan = views.rows[v], views.plans[v]
+        task_id = table.task_ids[ds.ex_task[row]]
+        key = (task_id, int(ds.ex_index[row]))
+        ic = out.setdefault(key, InputCandidates(*key))
+        d, perm = int(table.plan_dihedral[plan]), table.plan_perm[plan]
+        pred = decode(preds.canvases[v])
+        ic.views += 1
+        by_input.setdefault(key, []).append(v)
+        if pred.size == 0:
+            continue
+        grid = invert_plan(pred, d, perm)
+        c = ic.candidates.setdefault(grid_key(grid), Candidate(grid))
+        c.count += 1
+        c.halt_sum += float(preds.halt_prob[v])
+    if score_logprobs and preds.logprobs is not None:
+        size = ds.canvas
+        for key, vs in by_input.items():
+            for c in out[key].candidates.values():
+                if max(c.grid.shape) > size:
+                    continue
+                for v in vs:
+                    plan = views.plans[v]
+                    shown = apply_plan(c.grid, int(table.plan_dihedral[plan]), table.plan_perm[plan])
+                    tokens = encode(shown, size=size).astype(np.int64)
+                    cells = np.flatnonzero(tokens != 0)
+                    c.logp_sum += float(preds.logprobs[v][cells, tokens[cells]].astype(np.float32).sum())
+                    c.logp_views += 1
+    return out
+
+
+def choose_attempts(ic: InputCandidates | None, strategy: str, k: int, fallback: np.ndarray) -> list[np.ndarray]:
+    """Top ``k`` grids; fewer candidates are padded with the first, or the fallback grid."""
+    ranked = [c.grid for c in ic.ranked(strategy)] if ic is not None else []
+    ranked = ranked[:k]
+    while len(ranked) < k:
+        ranked.append(ranked[0] if ranked else fallback)
+    return ranked
