@@ -21,6 +21,64 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from arc_trm.config import load_config
+    from arc_trm.train.run import train
+
+    cfg = load_config(args.preset, args.set or [])
+    out = Path(args.out or f"runs/{cfg.name}")
+    summary = train(cfg, out, Path(args.dataset) if args.dataset else None, resume=not args.fresh,
+                    log_with=args.log_with)
+    if summary.get("final_eval") is not None and not summary["interrupted"]:
+        print(f"arc-trm train: {summary['steps']} steps; best pass@2 {summary['best_pass@2']:.3f}; "
+              f"checkpoint {summary['checkpoint']}; curves {summary['plot']}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from arc_trm.solve.predict import predict
+
+    overrides = list(args.set or [])
+    if args.strategy:
+        overrides.append(f'predict.strategy="{args.strategy}"')
+    if args.ttt:
+        overrides.append(f'ttt.mode="{args.ttt}"')
+    res = predict(Path(args.checkpoint), args.tasks, Path(args.out), overrides, args.time_budget,
+                  solutions=Path(args.solutions) if args.solutions else None,
+                  on_error=lambda e: print(f"arc-trm predict: skipping: {e}", file=sys.stderr))
+    print(f"wrote {res.path} ({len(res.submission)} tasks) in {res.timings.get('total_s', 0):.1f}s")
+    if res.score is not None:
+        print(f"pass@2 {res.score:.4f}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    import orjson
+
+    from arc_trm.solve.score import score_submission
+    from arc_trm.solve.submission import read, validate
+
+    sub = read(Path(args.submission))
+    problems = validate(sub)
+    for p in problems[:20]:
+        print(f"invalid: {p}", file=sys.stderr)
+    sols = orjson.loads(Path(args.solutions).read_bytes())
+    res = score_submission(sub, sols)
+    if args.detail:
+        for task_id, s in sorted(res.per_task.items()):
+            print(f"{task_id}\t{s:.3f}")
+    print(f"pass@2 {res.score:.4f} over {res.tasks} tasks")
+    return 1 if problems else 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from arc_trm.solve.show import show
+
+    path = show(args.tasks, args.task_id, Path(args.out), Path(args.submission) if args.submission else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arc-trm", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
@@ -37,10 +95,46 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--canvas", type=int, default=30, help="canvas side (30 = the paper; smaller for CPU demos)")
     ing.add_argument("--out", required=True, metavar="DIR")
     ing.set_defaults(func=_cmd_ingest)
+
+    tr = sub.add_parser("train", help="train a TRM (default: the CPU smoke preset on generated tasks)")
+    tr.add_argument("--preset", default="smoke", help="run preset name or TOML file (smoke, arc1-paper, arc2-paper)")
+    tr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override any config field")
+    tr.add_argument("--dataset", metavar="DIR", help="an ingested dataset (default: ingest the preset's data)")
+    tr.add_argument("--out", metavar="DIR", help="run folder (default runs/PRESET)")
+    tr.add_argument("--fresh", action="store_true", help="ignore saved state in the run folder")
+    tr.add_argument("--log-with", choices=["tensorboard", "wandb"], help="also log to this tracker")
+    tr.set_defaults(func=_cmd_train)
+
+    pr = sub.add_parser("predict", help="checkpoint + tasks → submission.json (with test-time training)")
+    pr.add_argument("--checkpoint", default="runs/smoke", help="checkpoint or run folder (its best/)")
+    pr.add_argument("--tasks", required=True, help="challenges JSON, task folder or bundled set name")
+    pr.add_argument("--out", default="submission.json")
+    pr.add_argument("--solutions", help="solutions JSON for scoring (found beside the challenges by default)")
+    pr.add_argument("--strategy", choices=["vote", "poe", "vote+poe"])
+    pr.add_argument("--ttt", choices=["off", "embeddings", "embeddings_then_full", "full"])
+    pr.add_argument("--time-budget", type=float, metavar="SECONDS")
+    pr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE")
+    pr.set_defaults(func=_cmd_predict)
+
+    sc = sub.add_parser("score", help="pass@2 of a submission as ARC Prize scores it")
+    sc.add_argument("submission")
+    sc.add_argument("--solutions", required=True)
+    sc.add_argument("--detail", action="store_true", help="print every task's score")
+    sc.set_defaults(func=_cmd_score)
+
+    sh = sub.add_parser("show", help="PNG of a task with its attempts and the truth")
+    sh.add_argument("task_id")
+    sh.add_argument("--tasks", required=True)
+    sh.add_argument("--submission")
+    sh.add_argument("--out", default="task.png")
+    sh.set_defaults(func=_cmd_show)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # the README's main job: train the embedded default
+        argv = ["train"]
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,60 @@
+"""``arc-trm show``: a PNG of a task's pairs, its test inputs, the two attempts and the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from arc_trm.data.tasks import load_spec
+from arc_trm.errors import ArcTrmError
+from arc_trm.solve.submission import read
+
+# The ARC palette, colour 0..9.
+PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",
+           "#7FDBFF", "#870C25"]
+
+
+def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    report = load_spec(spec)
+    task = next((t for t in report.tasks if t.task_id == task_id), None)
+    if task is None:
+        raise ArcTrmError("no such task in " + spec, task_id=task_id)
+    sub = read(submission).get(task_id, []) if submission else []
+    rows = [("train", i, o, None, None) for i, o in task.train]
+    for k, (i, o) in enumerate(zip(task.test_inputs, task.test_outputs)):
+        e = sub[k] if k < len(sub) else {}
+        rows.append(("test", i, o, e.get("attempt_1"), e.get("attempt_2")))
+    cmap = ListedColormap(PALETTE)
+    fig, axes = plt.subplots(len(rows), 4, figsize=(10, 2.6 * len(rows)), squeeze=False)
+    for r, (kind, i, o, a1, a2) in enumerate(rows):
+        for c, (title, g) in enumerate([(f"{kind} input", i), ("truth" if kind == "test" else "output", o),
+                                        ("attempt 1", a1), ("attempt 2", a2)]):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if g is None:
+                ax.axis("off")
+                continue
+            g = np.asarray(g)
+            ax.imshow(g, cmap=cmap, vmin=0, vmax=9)
+            if kind == "test" and c >= 2 and o is not None:
+                ok = g.shape == o.shape and (g == o).all()
+                title += " ✓" if ok else " ✗"
+                for s in ax.spines.values():
+                    s.set_edgecolor("green" if ok else "red")
+                    s.set_linewidth(3)
+            ax.set_title(title, fontsize=9)
+    fig.suptitle(task_id)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out

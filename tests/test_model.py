@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+import torch
+
+from arc_trm.config import load_config
+from arc_trm.model.losses import act_loss, log_stablemax, token_cross_entropy
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM, Carry, act_step, admit, dense_parameter_count
+from arc_trm.solve.inference import predict_logits
+from tests.helpers import tiny_config
+
+
+def _model(seq=16):
+    cfg = tiny_config().model
+    cfg.seq_len = seq
+    torch.manual_seed(0)
+    return TRM(cfg)
+
+
+def _batch(b, seq=16, ids=5):
+    g = torch.Generator().manual_seed(b)
+    return {"inputs": torch.randint(0, 12, (b, seq), generator=g, dtype=torch.int32),
+            "labels": torch.randint(0, 12, (b, seq), generator=g),
+            "puzzle_ids": torch.randint(1, ids, (b,), generator=g, dtype=torch.int32)}
+
+
+def test_paper_parameter_count():
+    for preset in ("trm-paper-att",):
+        n = dense_parameter_count(TRM(load_config(preset).model))
+        print(f"{preset}: {n / 1e6:.3f} M dense parameters")
+        assert abs(n - 6.8e6) <= 0.1e6
+
+
+@pytest.mark.parametrize("b", [1, 3])
+@pytest.mark.parametrize("mlp_t", [False, True])
+def test_shapes(b, mlp_t):
+    cfg = tiny_config().model
+    cfg.seq_len, cfg.mlp_t = 16, mlp_t
+    m = TRM(cfg)
+    table = PuzzleEmbeddings(5, cfg.hidden_size)
+    batch = _batch(b)
+    carry, out = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
+    assert out["logits"].shape == (b, 16, 12) and out["q_halt"].shape == (b,)
+    assert carry.z_H.shape == (b, 16 + cfg.puzzle_emb_len, cfg.hidden_size)
+
+
+def test_no_gradient_reaches_the_no_grad_cycles():
+    m = _model()
+    probe = torch.nn.Parameter(torch.zeros(m.cfg.hidden_size))
+    plain_f = m.f
+
+    def f(z, inj):  # the probe takes part only when autograd is off
+        out = plain_f(z, inj)
+        return out if torch.is_grad_enabled() else out + probe
+    m.f = f
+    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
+    batch = _batch(2)
+    _, out = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
+    loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"])
+    loss.backward()
+    assert probe.grad is None
+    assert all(p.grad is not None for p in m.parameters())
+    assert out["puzzle_emb"].grad is not None
+
+
+def test_carry_reset_on_halted_slots():
+    m = _model()
+    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
+    b1, b2 = _batch(3), _batch(3, ids=5)
+    b2["inputs"] = b2["inputs"] + 0
+    carry, _ = act_step(m, m, Carry.initial(m, b1), b1, lambda i: table.lookup(i, False), True)
+    carry.halted = torch.tensor([True, False, False])
+    carry.steps = torch.tensor([2, 1, 1], dtype=torch.int32)
+    data, reset, steps = admit(carry, b2)
+    assert torch.equal(data["inputs"][0], b2["inputs"][0]) and torch.equal(data["inputs"][1], b1["inputs"][1])
+    assert steps.tolist() == [0, 1, 1] and reset.tolist() == [True, False, False]
+    new, _ = act_step(m, m, carry, b2, lambda i: table.lookup(i, False), True)
+    assert new.steps.tolist() == [1, 2, 2]
+    # a reset slot starts from the initial state: same result as a fresh carry on that sample
+    fresh, _ = act_step(m, m, Carry.initial(m, b2), b2, lambda i: table.lookup(i, False), True)
+    assert torch.allclose(new.z_H[0], fresh.z_H[0], atol=1e-5)
+    assert not torch.allclose(new.z_H[1], fresh.z_H[1], atol=1e-3)
+
+
+def test_evaluation_runs_exactly_halt_max_steps():
+    m = _model()
+    m.eval()
+    with torch.no_grad():
+        m.q_head.bias.fill_(10.0)  # the halt head says "stop now" everywhere
+    calls = []
+    m.register_forward_hook(lambda *a: calls.append(1))
+    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
+    predict_logits(m, m, table, _batch(2))
+    assert len(calls) == m.cfg.halt_max_steps
+    # in training the same halt logits stop every slot after one step
+    batch = _batch(2)
+    carry, _ = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, False), True)
+    assert carry.halted.all()
+
+
+def test_stablemax_matches_float64_hand_computation():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 5)) * 3
+    labels = np.array([[0, 4, -100], [2, -100, 1]])
+    got = token_cross_entropy(torch.tensor(logits, dtype=torch.float32), torch.tensor(labels)).numpy()
+    for i in range(2):
+        for j in range(3):
+            if labels[i, j] == -100:
+                assert got[i, j] == 0
+                continue
+            s = np.where(logits[i, j] >= 0, logits[i, j] + 1, 1 / (1 - logits[i, j]))
+            want = -np.log(s[labels[i, j]] / s.sum())
+            assert abs(got[i, j] - want) < 1e-5
+    assert torch.allclose(log_stablemax(torch.zeros(4)).exp().sum(), torch.tensor(1.0))
+
+
+def test_sign_sgd_touches_only_batch_rows():
+    t = PuzzleEmbeddings(100, 8)
+    t.weight.normal_()
+    before = t.weight.clone()
+    ids = torch.tensor([3, 7, 3, 0])
+    grads = torch.randn(4, 8)
+    t.sign_sgd_step(ids, grads, lr=0.1, weight_decay=0.5)
+    changed = (t.weight != before).any(1).nonzero().flatten().tolist()
+    assert changed == [3, 7]  # blank ID 0 never trained
+    want3 = before[3] * (1 - 0.05) - 0.1 * torch.sign(grads[0] + grads[2])
+    assert torch.allclose(t.weight[3], want3)
+
+
+def _gather_worker(path):
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    ids = torch.tensor([1, 2, 3, 4, 2, 5, 6, 1])
+    grads = torch.randn(8, 4)
+    t = PuzzleEmbeddings(10, 4)
+    half = slice(acc.process_index * 4, acc.process_index * 4 + 4)
+    t.sign_sgd_step(ids[half], grads[half], 0.1, 0.1, acc.gather)
+    if acc.is_main_process:
+        torch.save(t.weight, path)
+
+
+def test_sign_sgd_two_processes_equal_one(tmp_path):
+    from accelerate import debug_launcher
+
+    debug_launcher(_gather_worker, args=(str(tmp_path / "two.pt"),), num_processes=2)
+    torch.manual_seed(0)
+    ids = torch.tensor([1, 2, 3, 4, 2, 5, 6, 1])
+    grads = torch.randn(8, 4)
+    one = PuzzleEmbeddings(10, 4)
+    one.sign_sgd_step(ids, grads, 0.1, 0.1)
+    two = torch.load(tmp_path / "two.pt")
+    assert torch.equal(one.weight, two) and (one.weight[1:7] != 0).all()
+
+
+def test_table_extend_mean_init():
+    t = PuzzleEmbeddings(4, 3)
+    t.weight[1:] = torch.arange(9.0).view(3, 3)
+    new = t.extend(2)
+    assert list(new) == [4, 5] and torch.allclose(t.weight[5], torch.tensor([3.0, 4.0, 5.0]))
