@@ -24,3 +24,18 @@ def tiny_config(**train) -> RunConfig:
 def tiny_dataset(n_train: int = 4, n_test: int = 2, aug: int = 4, canvas: int = 10):
     return build_dataset([], [], aug, 0, synthetic_tasks=n_train, synthetic_test_tasks=n_test,
                          on_error=None, canvas=canvas)
+
+
+def run_two_processes(module: str, func: str, path: str) -> None:
+    """Run ``module.func(path)`` on 2 gloo CPU processes through accelerate's debug_launcher,
+    from a fresh interpreter: forking pytest itself after torch has started its thread pool
+    can deadlock the children."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import importlib; from accelerate import debug_launcher; "
+            f"f = getattr(importlib.import_module('{module}'), '{func}'); "
+            f"debug_launcher(f, args=({path!r},), num_processes=2)")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, timeout=300)

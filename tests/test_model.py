@@ -7,7 +7,7 @@ from arc_trm.model.losses import act_loss, log_stablemax, token_cross_entropy
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM, Carry, act_step, admit, dense_parameter_count
 from arc_trm.solve.inference import predict_logits
-from tests.helpers import tiny_config
+from tests.helpers import run_two_processes, tiny_config
 
 
 def _model(seq=16):
@@ -142,9 +142,7 @@ def _gather_worker(path):
 
 
 def test_sign_sgd_two_processes_equal_one(tmp_path):
-    from accelerate import debug_launcher
-
-    debug_launcher(_gather_worker, args=(str(tmp_path / "two.pt"),), num_processes=2)
+    run_two_processes("tests.test_model", "_gather_worker", str(tmp_path / "two.pt"))
     torch.manual_seed(0)
     ids = torch.tensor([1, 2, 3, 4, 2, 5, 6, 1])
     grads = torch.randn(8, 4)

@@ -10,7 +10,7 @@ from arc_trm.model.trm import TRM
 from arc_trm.train.checkpoint import load
 from arc_trm.train.loop import Schedule, TrainSession
 from arc_trm.train.run import train
-from tests.helpers import tiny_config, tiny_dataset
+from tests.helpers import run_two_processes, tiny_config, tiny_dataset
 
 
 def _session(acc, ds, cfg, seed=0):
@@ -34,9 +34,7 @@ def _world_worker(path):
 
 
 def test_two_processes_equal_one_process(tmp_path):
-    from accelerate import debug_launcher
-
-    debug_launcher(_world_worker, args=(str(tmp_path / "two.pt"),), num_processes=2)
+    run_two_processes("tests.test_train", "_world_worker", str(tmp_path / "two.pt"))
     two = torch.load(tmp_path / "two.pt")
     acc = Accelerator(cpu=True)
     s = _session(acc, tiny_dataset(), tiny_config())

@@ -1,0 +1,56 @@
+"""Forward+backward time of one ACT training step of the bare model (no data loading, no
+optimizer), CPU float32. One JSON line.
+
+    python benchmarks/model_step.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from arc_trm.config import load_config
+from arc_trm.model.losses import act_loss
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM, Carry, act_step
+
+
+def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
+    cfg = load_config(preset).model
+    cfg.seq_len = seq
+    torch.manual_seed(0)
+    m = TRM(cfg)
+    table = PuzzleEmbeddings(64, cfg.hidden_size)
+    data = {"inputs": torch.randint(0, 12, (batch, seq), dtype=torch.int32),
+            "labels": torch.randint(0, 12, (batch, seq)),
+            "puzzle_ids": torch.randint(1, 64, (batch,), dtype=torch.int32)}
+    carry = Carry.initial(m, data)
+    times = []
+    for i in range(repeats + 1):
+        t = time.perf_counter()
+        carry, out = act_step(m, m, carry, data, lambda ids: table.lookup(ids, True), True)
+        loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
+        (loss / batch).backward()
+        m.zero_grad(set_to_none=True)
+        if i:  # first step warms up
+            times.append(time.perf_counter() - t)
+    best = min(times)
+    return {"preset": preset, "batch": batch, "seq_len": seq, "step_s": round(best, 4),
+            "examples_per_s": round(batch / best, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print(json.dumps({"benchmark": "model_step", "device": "cpu", "dtype": "float32",
+                      "threads": torch.get_num_threads(),
+                      "results": [time_step("tiny-cpu", 64, 100, args.repeats),
+                                  time_step("trm-paper-att", 4, 900, args.repeats)]}))
+
+
+if __name__ == "__main__":
+    main()

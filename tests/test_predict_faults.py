@@ -1,0 +1,74 @@
+"""A submission is always written, valid and complete: faults on the real predict path."""
+
+import json
+
+import pytest
+import torch
+
+from arc_trm.cli import main
+from arc_trm.data.synthetic import make_tasks, write_challenges
+from arc_trm.solve.predict import predict
+from arc_trm.solve.submission import read, validate
+from arc_trm.train.run import train
+from tests.helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(max_steps=2, eval_interval_steps=0, max_eval_views=2)
+    cfg.data.synthetic_tasks, cfg.data.synthetic_test_tasks, cfg.data.augmentations = 3, 1, 2
+    cfg.ttt.embedding_steps = cfg.ttt.full_steps = 2
+    cfg.ttt.augmentations = 2
+    cfg.ttt.global_batch_size = 4
+    cfg.predict.views_per_input = 3
+    train(cfg, root / "run", progress=False)
+    tasks = make_tasks(4, seed=5, prefix="new")
+    write_challenges(tasks, root / "new_challenges.json", with_solutions=False)
+    raw = json.loads((root / "new_challenges.json").read_text())
+    raw["broken"] = {"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": [{"input": [[1]]}, {"input": [[2]]}]}
+    (root / "new_challenges.json").write_text(json.dumps(raw))
+    return root
+
+
+def _check(sub, root):
+    raw = json.loads((root / "new_challenges.json").read_text())
+    assert validate(sub) == []
+    assert set(sub) == set(raw)
+    for tid, task in raw.items():
+        assert len(sub[tid]) == len(task["test"])
+
+
+def test_bad_task_and_raising_task_still_give_complete_valid_file(run_dir):
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "a.json", fail_task="new0050001")
+    assert any("broken" in e for e in res.skipped)
+    _check(read(run_dir / "a.json"), run_dir)
+    assert read(run_dir / "a.json")["broken"][1] == {"attempt_1": [[0]], "attempt_2": [[0]]}
+
+
+def test_nan_model_output(run_dir, monkeypatch):
+    from arc_trm.train import checkpoint
+
+    real = checkpoint.load
+
+    def poisoned(*a, **k):
+        ck = real(*a, **k)
+        with torch.no_grad():
+            for p in ck.model.parameters():
+                p.fill_(float("nan"))
+        return ck
+    monkeypatch.setattr(checkpoint, "load", poisoned)
+    predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "b.json", ["ttt.mode=\"off\""])
+    _check(read(run_dir / "b.json"), run_dir)
+
+
+def test_time_budget_expiring(run_dir):
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "c.json", time_budget_s=1e-3)
+    _check(read(run_dir / "c.json"), run_dir)
+    assert res.metrics.get("views", 0) == 0
+
+
+def test_cli_predict_and_score(run_dir, capsys):
+    assert main(["predict", "--checkpoint", str(run_dir / "run"), "--tasks", str(run_dir / "new_challenges.json"),
+                 "--out", str(run_dir / "d.json"), "--ttt", "embeddings"]) == 0
+    _check(read(run_dir / "d.json"), run_dir)
