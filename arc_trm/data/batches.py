@@ -1,0 +1,178 @@
+"""Batches drawn from a dataset: training streams (augmented at draw time) and test views.
+
+Every rank computes the same global batch from the same seed and keeps its own slice, so
+1 process and N processes see exactly the same examples for the same global batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from arc_trm.data.augment import TRANSPOSES_SHAPE, random_offsets, render_canvases
+from arc_trm.data.canvas import PAD
+from arc_trm.data.dataset import ArcDataset
+from arc_trm.data.puzzle_ids import BLANK_ID
+
+IGNORE_LABEL = -100
+
+
+def _labels(canvas: np.ndarray) -> np.ndarray:
+    labels = canvas.astype(np.int64)
+    labels[canvas == PAD] = IGNORE_LABEL
+    return labels
+
+
+def render_examples(ds: ArcDataset, rows: np.ndarray, plan_rows: np.ndarray,
+                    offsets: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Canvases for example ``rows`` under plans ``plan_rows`` (and translation ``offsets``)."""
+    t = ds.table
+    d = t.plan_dihedral[plan_rows].astype(np.int64)
+    perm = t.plan_perm[plan_rows]
+    if offsets is None:
+        offsets = np.zeros((len(rows), 2), dtype=np.int64)
+    inputs = render_canvases(ds.pool, ds.shapes, ds.ex_input[rows], d, perm, offsets, ds.canvas)
+    out_idx = ds.ex_output[rows]
+    known = out_idx >= 0
+    labels = np.full((len(rows), inputs.shape[1]), IGNORE_LABEL, dtype=np.int64)
+    if known.any():
+        canv = render_canvases(ds.pool, ds.shapes, out_idx[known], d[known], perm[known], offsets[known], ds.canvas)
+        labels[known] = _labels(canv)
+    return {"inputs": inputs.astype(np.int32), "labels": labels,
+            "puzzle_ids": (plan_rows + t.base).astype(np.int32)}
+
+
+@dataclass
+class StreamState:
+    pass_index: int = 0   # which shuffled pass over the tasks
+    position: int = 0     # examples already consumed from that pass
+    batches: int = 0      # batches drawn so far (seeds translation)
+
+
+class TrainStream:
+    """Endless stream of training batches, TRM style: each pass shuffles the tasks, picks one
+    random augmented copy per task and emits all its demonstration pairs in random order.
+    Translation is drawn per example. Resumable from :class:`StreamState`."""
+
+    def __init__(self, ds: ArcDataset, global_batch: int, seed: int, rank: int = 0, world: int = 1,
+                 translate: bool = True, task_mask: np.ndarray | None = None):
+        if global_batch % world:
+            raise ValueError(f"global batch {global_batch} is not divisible by {world} processes")
+        self.ds, self.global_batch, self.seed = ds, global_batch, seed
+        self.rank, self.world, self.translate = rank, world, translate
+        demos = ds.demo_rows()
+        if task_mask is not None:  # train on these tasks only (test-time training)
+            demos = demos[task_mask[ds.ex_task[demos]]]
+        if len(demos) == 0:
+            raise ValueError("dataset has no demonstration pairs to train on")
+        order = np.argsort(ds.ex_task[demos], kind="stable")
+        self._demos = demos[order]
+        tasks = ds.ex_task[self._demos]
+        self._tasks, first = np.unique(tasks, return_index=True)
+        self._starts = np.append(first, len(tasks))
+        self.state = StreamState()
+        self._pass: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _make_pass(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, 0, p])
+        rows, plans = [], []
+        table = self.ds.table
+        for k in rng.permutation(len(self._tasks)):
+            t = self._tasks[k]
+            mine = self._demos[self._starts[k]:self._starts[k + 1]]
+            plan = rng.integers(table.task_start[t], table.task_start[t + 1])
+            rows.append(rng.permutation(mine))
+            plans.append(np.full(len(mine), plan, dtype=np.int64))
+        return np.concatenate(rows), np.concatenate(plans)
+
+    def _current_pass(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pass is None or self._pass_index != self.state.pass_index:
+            self._pass, self._pass_index = self._make_pass(self.state.pass_index), self.state.pass_index
+        return self._pass
+
+    def examples_per_pass(self) -> int:
+        return len(self._demos)
+
+    def next_global_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        rows, plans, need = [], [], self.global_batch
+        while need:
+            pr, pp = self._current_pass()
+            take = min(need, len(pr) - self.state.position)
+            rows.append(pr[self.state.position:self.state.position + take])
+            plans.append(pp[self.state.position:self.state.position + take])
+            self.state.position += take
+            need -= take
+            if self.state.position == len(pr):
+                self.state.pass_index += 1
+                self.state.position = 0
+        return np.concatenate(rows), np.concatenate(plans)
+
+    def next_batch(self) -> dict[str, np.ndarray]:
+        rows, plans = self.next_global_indices()
+        b = self.state.batches
+        self.state.batches += 1
+        offsets = np.zeros((len(rows), 2), dtype=np.int64)
+        if self.translate:
+            rng = np.random.default_rng([self.seed, 1, b])
+            ds = self.ds
+            d = ds.table.plan_dihedral[plans]
+            sh = np.maximum(ds.shapes[ds.ex_input[rows]], ds.shapes[ds.ex_output[rows]]).astype(np.int64)
+            extent = np.where(TRANSPOSES_SHAPE[d][:, None], sh[:, ::-1], sh)
+            offsets = random_offsets(rng, extent, ds.canvas)
+        local = slice(self.rank * len(rows) // self.world, (self.rank + 1) * len(rows) // self.world)
+        return render_examples(self.ds, rows[local], plans[local], offsets[local])
+
+    def __iter__(self):
+        while True:
+            yield self.next_batch()
+
+
+@dataclass
+class PredictionViews:
+    """Every augmented copy of every test input: the views the model predicts and votes over."""
+
+    rows: np.ndarray       # (V,) example row (kind TEST)
+    plans: np.ndarray      # (V,) plan row
+
+    @classmethod
+    def of(cls, ds: ArcDataset, max_views_per_input: int | None = None, seed: int = 0) -> "PredictionViews":
+        rows, plans = [], []
+        table = ds.table
+        for r in ds.test_rows():
+            t = ds.ex_task[r]
+            own = np.arange(table.task_start[t], table.task_start[t + 1])
+            if max_views_per_input is not None and len(own) > max_views_per_input:
+                # keep the identity view (first) plus a fixed random subset of the rest
+                rest = np.random.default_rng([seed, 2, int(r)]).permutation(own[1:])[:max_views_per_input - 1]
+                own = np.concatenate([own[:1], np.sort(rest)])
+            rows.append(np.full(len(own), r, dtype=np.int64))
+            plans.append(own)
+        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
+        return cls(cat(rows), cat(plans))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batches(self, ds: ArcDataset, local_batch: int, rank: int = 0, world: int = 1):
+        """Yield (view indices, batch) for this rank; every rank yields the same number of
+        batches, padded with blank views (index -1) so collective calls line up."""
+        n = len(self)
+        per_step = local_batch * world
+        steps = max(1, -(-n // per_step))
+        for s in range(steps):
+            idx = np.arange(s * per_step + rank * local_batch, s * per_step + (rank + 1) * local_batch)
+            idx = np.where(idx < n, idx, -1)
+            valid = idx >= 0
+            safe = np.where(valid, idx, 0)
+            if n == 0:
+                safe = np.zeros(local_batch, dtype=np.int64)
+                valid[:] = False
+                n_tok = ds.canvas * ds.canvas
+                batch = {"inputs": np.zeros((local_batch, n_tok), np.int32),
+                         "labels": np.full((local_batch, n_tok), IGNORE_LABEL, np.int64),
+                         "puzzle_ids": np.zeros(local_batch, np.int32)}
+            else:
+                batch = render_examples(ds, self.rows[safe], self.plans[safe])
+            batch["puzzle_ids"][~valid] = BLANK_ID
+            yield idx, batch

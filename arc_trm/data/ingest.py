@@ -1,0 +1,35 @@
+"""``arc-trm ingest``: task specs → a dataset directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from arc_trm.data.dataset import ArcDataset
+from arc_trm.data.synthetic import make_tasks
+from arc_trm.data.tasks import load_specs, report_error
+from arc_trm.errors import ArcTrmError
+
+
+def build_dataset(tasks: list[str], test_tasks: list[str], augmentations: int, seed: int,
+                  synthetic_tasks: int = 0, synthetic_test_tasks: int = 0,
+                  on_error: Callable = report_error, canvas: int = 30) -> ArcDataset:
+    train = load_specs(tasks, on_error)
+    test = load_specs(test_tasks, on_error)
+    if synthetic_tasks:
+        train += make_tasks(synthetic_tasks, seed=seed, prefix="syntrain")
+    if synthetic_test_tasks:
+        test += make_tasks(synthetic_test_tasks, seed=seed + 1, prefix="syntest")
+    if not train and not test:
+        raise ArcTrmError("no usable tasks in " + ", ".join(tasks + test_tasks or ["(nothing given)"]))
+    sources = {"tasks": tasks, "test_tasks": test_tasks,
+               "synthetic_tasks": synthetic_tasks, "synthetic_test_tasks": synthetic_test_tasks}
+    return ArcDataset.build(train, test, augmentations, seed, sources=sources, canvas=canvas, on_error=on_error)
+
+
+def ingest(tasks: list[str], test_tasks: list[str], out: Path, augmentations: int = 1000, seed: int = 0,
+           synthetic_tasks: int = 0, synthetic_test_tasks: int = 0,
+           on_error: Callable = report_error, canvas: int = 30) -> ArcDataset:
+    ds = build_dataset(tasks, test_tasks, augmentations, seed, synthetic_tasks, synthetic_test_tasks, on_error, canvas)
+    ds.save(Path(out))
+    return ds
