@@ -1,17 +1,12 @@
-import json
-
 import numpy as np
 import pytest
-import torch
 
-from arc_trm.cli import main
 from arc_trm.data.batches import PredictionViews, render_examples
 from arc_trm.data.ingest import build_dataset
-from arc_trm.data.synthetic import make_tasks, write_challenges
 from arc_trm.solve.evaluate import submission_from
 from arc_trm.solve.inference import ViewPredictions
 from arc_trm.solve.score import score_submission
-from arc_trm.solve.submission import read, validate
+from arc_trm.solve.submission import validate
 from arc_trm.solve.vote import Candidate, InputCandidates, collect, grid_key
 
 

@@ -39,9 +39,19 @@ def _check(sub, root):
         assert len(sub[tid]) == len(task["test"])
 
 
-def test_bad_task_and_raising_task_still_give_complete_valid_file(run_dir):
-    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "a.json", fail_task="new0050001")
+def test_bad_task_and_raising_task_still_give_complete_valid_file(run_dir, monkeypatch):
+    from arc_trm.solve.vote import InputCandidates
+
+    real = InputCandidates.ranked
+
+    def raising(self, strategy):
+        if self.task_id == "new0050001":
+            raise RuntimeError("selection blew up")
+        return real(self, strategy)
+    monkeypatch.setattr(InputCandidates, "ranked", raising)
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "a.json")
     assert any("broken" in e for e in res.skipped)
+    assert any("new0050001" in e and "selection blew up" in e for e in res.skipped)
     _check(read(run_dir / "a.json"), run_dir)
     assert read(run_dir / "a.json")["broken"][1] == {"attempt_1": [[0]], "attempt_2": [[0]]}
 

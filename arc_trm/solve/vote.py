@@ -104,10 +104,9 @@ def collect(ds: ArcDataset, preds: ViewPredictions, score_logprobs: bool) -> dic
     return out
 
 
-def choose_attempts(ic: InputCandidates | None, strategy: str, k: int, fallback: np.ndarray) -> list[np.ndarray]:
-    """Top ``k`` grids; fewer candidates are padded with the first, or the fallback grid."""
-    ranked = [c.grid for c in ic.ranked(strategy)] if ic is not None else []
-    ranked = ranked[:k]
+def choose_attempts(ranked: list[np.ndarray], k: int, fallback: np.ndarray) -> list[np.ndarray]:
+    """Top ``k`` of the ranked grids; fewer are padded with the first, or the fallback grid."""
+    ranked = list(ranked[:k])
     while len(ranked) < k:
         ranked.append(ranked[0] if ranked else fallback)
     return ranked

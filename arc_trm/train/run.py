@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import orjson
@@ -126,10 +127,9 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
 
     def run_eval() -> dict:
         nonlocal best
-        ev_model = session.model
-        ctx = session.ema.applied(core) if session.ema is not None else _nullcontext()
+        ctx = session.ema.applied(core) if session.ema is not None else nullcontext()
         with ctx:
-            ev = evaluate(acc, ev_model, core, session.table, ds, strategy=cfg.predict.strategy,
+            ev = evaluate(acc, session.model, core, session.table, ds, strategy=cfg.predict.strategy,
                           batch_size=cfg.predict.batch_size, max_views=cfg.train.max_eval_views,
                           seed=cfg.train.seed)
         step = session.progress.step
@@ -193,10 +193,3 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
             "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
             "checkpoint": str(out_dir / "best")}
 
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
