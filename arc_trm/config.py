@@ -99,6 +99,7 @@ class PredictConfig:
     top_k: int = 2
     time_budget_s: float = 0.0                # 0 = no budget
     use_ema: bool = True
+    halt_early: bool = False                  # True: freeze each answer at its first confident halt
 
 
 @dataclass

@@ -157,3 +157,25 @@ def test_table_extend_mean_init():
     t.weight[1:] = torch.arange(9.0).view(3, 3)
     new = t.extend(2)
     assert list(new) == [4, 5] and torch.allclose(t.weight[5], torch.tensor([3.0, 4.0, 5.0]))
+
+
+def test_halt_early_freezes_each_answer_at_its_first_confident_step():
+    m = _model()
+    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
+    batch = _batch(2)
+    emb = lambda i: table.lookup(i, False)  # noqa: E731
+    with torch.no_grad():
+        m.q_head.weight.zero_()
+        m.q_head.bias.fill_(-10.0)  # never confident: every step runs, the last answer counts
+        full, _ = predict_logits(m, m, table, batch, halt_early=True)
+        paper, _ = predict_logits(m, m, table, batch)
+        torch.testing.assert_close(full, paper)
+        m.q_head.bias.fill_(10.0)   # confident at once: the first step's answer is kept
+        calls = []
+        hook = m.register_forward_hook(lambda *a: calls.append(1))
+        early, q = predict_logits(m, m, table, batch, halt_early=True)
+        hook.remove()
+        _, first = act_step(m, m, Carry.initial(m, batch), batch, emb, False)
+    assert len(calls) == 1  # the batch stops once every sample has halted
+    torch.testing.assert_close(early, first["logits"])
+    assert (q > 0).all()

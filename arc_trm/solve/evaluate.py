@@ -53,10 +53,11 @@ def submission_from(tasks: list[Task], cands: dict, strategy: str,
 
 def evaluate(accelerator, model, core: TRM, table: PuzzleEmbeddings, ds: ArcDataset, strategy: str = "vote",
              batch_size: int = 64, max_views: int = 0, deadline: float | None = None, seed: int = 0,
-             desc: str = "eval") -> Evaluation:
+             desc: str = "eval", halt_early: bool = False) -> Evaluation:
     views = PredictionViews.of(ds, max_views or None, seed)
     preds = run_views(accelerator, model, core, table, ds, views, batch_size,
-                      keep_logprobs=strategy != "vote", deadline=deadline, desc=desc)
+                      keep_logprobs=strategy != "vote", deadline=deadline, desc=desc,
+                      halt_early=halt_early)
     tasks = ds.test_tasks()
     cands = collect(ds, preds, score_logprobs=strategy != "vote") if accelerator.is_main_process else {}
     failures: list[TaskError] = []

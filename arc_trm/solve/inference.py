@@ -29,18 +29,38 @@ class ViewPredictions:
 
 
 @torch.no_grad()
-def predict_logits(model, core: TRM, table: PuzzleEmbeddings, batch: dict[str, torch.Tensor]):
-    """Run one batch for exactly ``halt_max_steps`` steps; return final logits and halt logits."""
+def predict_logits(model, core: TRM, table: PuzzleEmbeddings, batch: dict[str, torch.Tensor],
+                   halt_early: bool = False):
+    """Run one batch through the ACT steps; return the answer logits and halting logits.
+
+    ``halt_early=False`` (the paper): every sample runs ``halt_max_steps`` steps and the last
+    step's answer counts. ``halt_early=True``: a sample's answer is frozen at the first step
+    whose halting logit is positive (the model's own "this is right"), as in training; a small
+    model trained briefly halts after a step or two and its later, rarely supervised steps can
+    drift away from a correct answer. The batch stops once every sample has halted."""
     carry = Carry.initial(core, batch)
-    out = None
+    logits = q = done = None
     for _ in range(core.cfg.halt_max_steps):
         carry, out = act_step(model, core, carry, batch, lambda ids: table.lookup(ids, False), False)
-    return out["logits"], out["q_halt"]
+        if not halt_early:
+            logits, q = out["logits"], out["q_halt"]
+            continue
+        if logits is None:
+            logits, q = out["logits"].clone(), out["q_halt"].clone()
+            done = q > 0
+        else:
+            keep = done.view(-1, 1, 1)
+            logits = torch.where(keep, logits, out["logits"])
+            q = torch.where(done, q, out["q_halt"])
+            done = done | (q > 0)
+        if bool(done.all()):
+            break
+    return logits, q
 
 
 def run_views(accelerator, model, core: TRM, table: PuzzleEmbeddings, ds: ArcDataset, views: PredictionViews,
               batch_size: int, keep_logprobs: bool = False, deadline: float | None = None,
-              desc: str = "predict") -> ViewPredictions:
+              desc: str = "predict", halt_early: bool = False) -> ViewPredictions:
     acc = accelerator
     n, seq = len(views), ds.canvas ** 2
     canvases = np.zeros((n, seq), dtype=np.uint8)
@@ -60,7 +80,7 @@ def run_views(accelerator, model, core: TRM, table: PuzzleEmbeddings, ds: ArcDat
                 break
         tb = {k: torch.from_numpy(v).to(acc.device) for k, v in batch.items()}
         with acc.autocast():
-            logits, q = predict_logits(model, core, table, tb)
+            logits, q = predict_logits(model, core, table, tb, halt_early)
         preds = logits.argmax(-1).to(torch.uint8)
         idx_t = torch.from_numpy(idx).to(acc.device)
         parts = [idx_t, preds, torch.sigmoid(q.float())]

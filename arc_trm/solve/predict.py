@@ -125,7 +125,8 @@ def predict(checkpoint: Path, tasks: str, out: Path, overrides: list[str] | None
     t0 = time.time()
     core.eval()
     ev = evaluate(acc, core, core, table, ds, strategy=cfg.predict.strategy, batch_size=cfg.predict.batch_size,
-                  max_views=cfg.predict.views_per_input, deadline=deadline, seed=seed, desc="predict")
+                  max_views=cfg.predict.views_per_input, deadline=deadline, seed=seed, desc="predict",
+                  halt_early=cfg.predict.halt_early)
     timings["inference_s"] = time.time() - t0
     for e in ev.failures:
         errors.append(str(e))

@@ -131,7 +131,7 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
         with ctx:
             ev = evaluate(acc, session.model, core, session.table, ds, strategy=cfg.predict.strategy,
                           batch_size=cfg.predict.batch_size, max_views=cfg.train.max_eval_views,
-                          seed=cfg.train.seed)
+                          seed=cfg.train.seed, halt_early=cfg.predict.halt_early)
         step = session.progress.step
         rec = {"kind": "eval", "step": step, **ev.metrics}
         log.log(rec)
