@@ -45,6 +45,7 @@ class DataConfig:
     seed: int = 0
     synthetic_tasks: int = 0                  # >0: add this many generated tasks (demo runs)
     synthetic_test_tasks: int = 0
+    synthetic_families: list[str] = field(default_factory=list)  # empty = every rule family
     canvas: int = 30                          # 30 = the paper; smaller canvases for CPU demos
 
 
@@ -207,4 +208,12 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         for part in reversed(path):
             nested = {part: nested}
         _merge(cfg, nested, "")
+    return cfg
+
+
+def apply_preset_tables(cfg: RunConfig, preset: str, tables: tuple[str, ...]) -> RunConfig:
+    """Lay the named tables of a preset over ``cfg`` (``arc-trm package`` puts a predict preset's
+    ``[ttt]`` and ``[predict]`` on a trained checkpoint's config)."""
+    raw = _read_preset(preset)
+    _merge(cfg, {k: raw[k] for k in tables if k in raw}, "")
     return cfg

@@ -14,6 +14,7 @@ def tiny_config(**train) -> RunConfig:
     cfg.model.L_cycles = 1
     cfg.model.halt_max_steps = 3
     cfg.model.puzzle_emb_len = 1
+    cfg.data.canvas = 10          # fits make_tasks' default 8x8 grids with their EOS markers
     cfg.train.global_batch_size = 8
     cfg.train.log_every_steps = 1
     for k, v in train.items():

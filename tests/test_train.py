@@ -76,7 +76,7 @@ def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
     assert [e["step"] for e in evals] == [3, 6]
     assert (run / "evals" / "step_0000006" / "submission.json").is_file()
     ck = load(run)
-    assert ck.table.num_ids == ck.puzzles.end and ck.cfg.model.seq_len == 100
+    assert ck.table.num_ids == ck.puzzles.end and ck.cfg.model.seq_len == cfg.data.canvas ** 2
     # running again resumes at the end: nothing more to do
     again = train(cfg, run, progress=False)
     assert again["steps"] == 6

@@ -14,13 +14,14 @@ import orjson
 
 from arc_trm.data.augment import dihedral
 from arc_trm.data.tasks import Task
+from arc_trm.errors import ArcTrmError
 
 Rule = Callable[[np.ndarray], np.ndarray]
 
 
-def _random_grid(rng: np.random.Generator, max_side: int, density: float = 0.5) -> np.ndarray:
+def _random_grid(rng: np.random.Generator, max_side: int, palette: np.ndarray, density: float = 0.5) -> np.ndarray:
     h, w = rng.integers(2, max_side + 1, size=2)
-    colours = rng.choice(np.arange(1, 10), size=rng.integers(1, 4), replace=False)
+    colours = rng.choice(palette, size=rng.integers(1, len(palette) + 1), replace=False)
     grid = rng.choice(colours, size=(h, w))
     return np.where(rng.random((h, w)) < density, grid, 0).astype(np.uint8)
 
@@ -89,11 +90,15 @@ def make_task(rng: np.random.Generator, task_id: str, family: str | None = None,
     name, rule = RULE_FAMILIES[family](rng)
     side = max_side // 3 if family == "upscale" else (max_side // 2 if family == "mirror_concat" else max_side)
     side = max(side, 2)
-    pairs = []
-    for _ in range(n_train + n_test):
-        g = _random_grid(rng, side)
-        pairs.append((g, rule(g).astype(np.uint8)))
-    train, test = pairs[:n_train], pairs[n_train:]
+    palette = rng.choice(np.arange(1, 10), size=3, replace=False)
+    train = [(g, rule(g).astype(np.uint8)) for g in (_random_grid(rng, side, palette) for _ in range(n_train))]
+    # a test input uses only colours the demonstrations show, so the rule is determined by them
+    seen = set(np.unique(np.concatenate([i.ravel() for i, _ in train]))) | {0}
+    test = []
+    while len(test) < n_test:
+        g = _random_grid(rng, side, palette)
+        if set(np.unique(g)) <= seen:
+            test.append((g, rule(g).astype(np.uint8)))
     return Task(task_id, train, [i for i, _ in test], [o for _, o in test], source=f"synthetic:{name}")
 
 
@@ -102,6 +107,10 @@ def make_tasks(n: int, seed: int = 0, families: list[str] | None = None, prefix:
     """``n`` tasks cycling through ``families`` (all by default); deterministic for a seed."""
     rng = np.random.default_rng(seed)
     fams = families or sorted(RULE_FAMILIES)
+    unknown = sorted(set(fams) - set(RULE_FAMILIES))
+    if unknown:
+        raise ArcTrmError(f"unknown synthetic rule family {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(RULE_FAMILIES))}")
     return [make_task(rng, f"{prefix}{seed:03d}{k:04d}", fams[k % len(fams)], **kwargs) for k in range(n)]
 
 

@@ -17,6 +17,7 @@ from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.train.loop import any_process
 
 
 @dataclass
@@ -72,12 +73,8 @@ def run_views(accelerator, model, core: TRM, table: PuzzleEmbeddings, ds: ArcDat
     steps = max(1, -(-n // (batch_size * acc.num_processes)))
     bar = tqdm(total=steps, desc=desc, disable=not acc.is_main_process, unit="batch")
     for idx, batch in views.batches(ds, batch_size, acc.process_index, acc.num_processes):
-        if deadline is not None:
-            out_of_time = torch.tensor([time.time() > deadline], device=acc.device)
-            if acc.num_processes > 1:
-                out_of_time = acc.reduce(out_of_time.int(), "max").bool()
-            if out_of_time.item():
-                break
+        if deadline is not None and any_process(acc, time.time() > deadline):
+            break
         tb = {k: torch.from_numpy(v).to(acc.device) for k, v in batch.items()}
         with acc.autocast():
             logits, q = predict_logits(model, core, table, tb, halt_early)

@@ -19,7 +19,7 @@ from arc_trm.data.batches import TrainStream
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
-from arc_trm.train.loop import Schedule, TrainSession
+from arc_trm.train.loop import Schedule, TrainSession, any_process
 
 
 def phases(cfg: TTTConfig) -> list[tuple[str, int]]:
@@ -53,13 +53,13 @@ def test_time_train(accelerator, core: TRM, table: PuzzleEmbeddings, ds: ArcData
                 bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}")
                 if log is not None:
                     log({"kind": f"ttt_{name}", **m})
-            if deadline is not None and time.time() > deadline:
+            if deadline is not None and any_process(accelerator, time.time() > deadline):
                 break
         bar.close()
         table.weight = session.table.weight
         for p in core.parameters():
             p.requires_grad_(True)
         done[name] = ran
-        if deadline is not None and time.time() > deadline:
+        if deadline is not None and any_process(accelerator, time.time() > deadline):
             break
     return done

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from arc_trm.config import RunConfig
@@ -70,13 +71,17 @@ def load(folder: Path, use_ema: bool = True, device: str | torch.device = "cpu")
         manifest = orjson.loads((folder / "manifest.json").read_bytes())
         info_path = folder / "info.json"
         info = orjson.loads(info_path.read_bytes()) if info_path.is_file() else {}
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, SafetensorError) as e:
         raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
     core = TRM(cfg.model)
     dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}
     if use_ema and any(k.startswith("ema.") for k in weights):
         dense.update({k[4:]: v for k, v in weights.items() if k.startswith("ema.")})
-    core.load_state_dict(dense)
+    try:
+        core.load_state_dict(dense)
+    except RuntimeError as e:
+        raise ArcTrmError(f"weights do not fit the checkpoint's model config ({str(e)[:300]})",
+                          source=str(folder)) from None
     core.to(device)
     table = PuzzleEmbeddings(table_w.shape[0], table_w.shape[1], device)
     table.weight = table_w

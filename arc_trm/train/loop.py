@@ -165,3 +165,12 @@ def default_mixed_precision(choice: str) -> str:
     if os.environ.get("ACCELERATE_USE_CPU") or not torch.cuda.is_available():
         return "no"
     return "bf16" if torch.cuda.is_bf16_supported() else "no"
+
+
+def any_process(accelerator, flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on any: stop decisions (time limits, signals) must
+    agree, or the ranks that go on wait forever in the next collective."""
+    if accelerator.num_processes == 1:
+        return bool(flag)
+    t = torch.tensor([int(flag)], device=accelerator.device)
+    return bool(accelerator.reduce(t, "max").item())

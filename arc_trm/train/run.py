@@ -24,7 +24,7 @@ from arc_trm.model.trm import TRM
 from arc_trm.solve.evaluate import evaluate
 from arc_trm.solve.submission import write_atomic
 from arc_trm.train import checkpoint
-from arc_trm.train.loop import Schedule, TrainSession, default_mixed_precision
+from arc_trm.train.loop import Schedule, TrainSession, any_process, default_mixed_precision
 from arc_trm.train.metrics import MetricLog, plot_curves
 
 
@@ -42,7 +42,7 @@ def prepare_dataset(cfg: RunConfig, acc: Accelerator, out_dir: Path, dataset: Pa
         if acc.is_main_process:
             d = cfg.data
             ds = build_dataset(d.tasks, d.test_tasks, d.augmentations, d.seed, d.synthetic_tasks,
-                               d.synthetic_test_tasks, report_error, d.canvas)
+                               d.synthetic_test_tasks, report_error, d.canvas, d.synthetic_families)
             ds.save(target)
         acc.wait_for_everyone()
     return ArcDataset.load(target)
@@ -170,9 +170,8 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
             if every and step % every == 0 and step < steps:
                 run_eval()
                 last_eval_step = step
-            stop_now = flag.stop or (cfg.train.time_limit_s > 0 and time.time() - t0 > cfg.train.time_limit_s)
-            if acc.num_processes > 1:
-                stop_now = bool(acc.reduce(torch.tensor([int(stop_now)], device=acc.device), "max").item())
+            stop_now = any_process(acc, flag.stop or (cfg.train.time_limit_s > 0
+                                                       and time.time() - t0 > cfg.train.time_limit_s))
             if step % cfg.train.save_every_steps == 0 or stop_now:
                 session.save_state(state_dir)
             if stop_now:
