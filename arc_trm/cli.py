@@ -13,7 +13,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from arc_trm.data.ingest import ingest
 
     ds = ingest(args.tasks or [], args.test_tasks or [], Path(args.out), args.augmentations, args.seed,
-                args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas)
+                args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas,
+                synthetic_families=args.synthetic_family)
     m = ds.manifest
     print(f"wrote {args.out}: {m['num_tasks']} tasks ({m['num_test_tasks']} test), "
           f"{m['num_demo_examples']} training pairs, {m['num_test_examples']} test inputs, "
@@ -79,6 +80,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_package(args: argparse.Namespace) -> int:
+    from arc_trm.kaggle.package import PackageOptions, package
+
+    opts = PackageOptions(Path(args.checkpoint), Path(args.out), args.competition, args.owner, args.preset,
+                          args.time_budget, machine_shape=args.machine_shape, python_version=args.python_version,
+                          wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline)
+    if args.dataset_slug:
+        opts.dataset_slug = args.dataset_slug
+    pkg = package(opts)
+    p = pkg.projection
+    print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + checkpoint), notebook {pkg.notebook}")
+    print(f"plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
+          f"FLOP projection on 4x L4 {p['projected_total_h']} h of a {pkg.config.predict.time_budget_s / 3600:.2f} h budget")
+    print(f"upload: see {pkg.out / 'README.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arc-trm", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
@@ -92,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--seed", type=int, default=0)
     ing.add_argument("--synthetic-tasks", type=int, default=0, help="add N generated training tasks")
     ing.add_argument("--synthetic-test-tasks", type=int, default=0, help="add N generated test tasks")
+    ing.add_argument("--synthetic-family", action="append", metavar="NAME",
+                     help="generate only this rule family (repeatable; default all)")
     ing.add_argument("--canvas", type=int, default=30, help="canvas side (30 = the paper; smaller for CPU demos)")
     ing.add_argument("--out", required=True, metavar="DIR")
     ing.set_defaults(func=_cmd_ingest)
@@ -128,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--submission")
     sh.add_argument("--out", default="task.png")
     sh.set_defaults(func=_cmd_show)
+
+    pk = sub.add_parser("package", help="checkpoint → submission/ (Kaggle notebook + offline dataset)")
+    pk.add_argument("--checkpoint", default="runs/smoke", help="checkpoint or run folder (its best/)")
+    pk.add_argument("--out", default="submission")
+    pk.add_argument("--competition", required=True, metavar="SLUG", help="e.g. arc-prize-2025")
+    pk.add_argument("--owner", required=True, metavar="KAGGLE_USER")
+    pk.add_argument("--preset", default="kaggle-l4x4", help="its [ttt] and [predict] tables go on the checkpoint")
+    pk.add_argument("--time-budget", type=float, metavar="HOURS", help="job budget (default: the preset's)")
+    pk.add_argument("--dataset-slug", help="default arc-trm-payload")
+    pk.add_argument("--machine-shape", default="NvidiaL4X4")
+    pk.add_argument("--python-version", default="3.11", help="Python of the Kaggle image, for binary wheels")
+    pk.add_argument("--wheelhouse", action="append", metavar="DIR", help="folder of wheels to take first")
+    pk.add_argument("--offline", action="store_true", help="take dependency wheels only from --wheelhouse")
+    pk.set_defaults(func=_cmd_package)
     return p
 
 

