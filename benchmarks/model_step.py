@@ -18,7 +18,8 @@ from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM, Carry, act_step
 
 
-def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
+def bare_step(preset: str, batch: int, seq: int):
+    """A closure running one forward+backward ACT step of the bare model on fixed random data."""
     cfg = load_config(preset).model
     cfg.seq_len = seq
     torch.manual_seed(0)
@@ -27,17 +28,28 @@ def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
     data = {"inputs": torch.randint(0, 12, (batch, seq), dtype=torch.int32),
             "labels": torch.randint(0, 12, (batch, seq)),
             "puzzle_ids": torch.randint(1, 64, (batch,), dtype=torch.int32)}
-    carry = Carry.initial(m, data)
-    times = []
-    for i in range(repeats + 1):
-        t = time.perf_counter()
-        carry, out = act_step(m, m, carry, data, lambda ids: table.lookup(ids, True), True)
+    state = {"carry": Carry.initial(m, data)}
+
+    def run():
+        state["carry"], out = act_step(m, m, state["carry"], data, lambda ids: table.lookup(ids, True), True)
         loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
         (loss / batch).backward()
         m.zero_grad(set_to_none=True)
-        if i:  # first step warms up
-            times.append(time.perf_counter() - t)
-    best = min(times)
+    return run
+
+
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
+    best = best_time(bare_step(preset, batch, seq), repeats)
     return {"preset": preset, "batch": batch, "seq_len": seq, "step_s": round(best, 4),
             "examples_per_s": round(batch / best, 2)}
 

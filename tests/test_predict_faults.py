@@ -1,6 +1,7 @@
 """A submission is always written, valid and complete: faults on the real predict path."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from arc_trm.data.synthetic import make_tasks, write_challenges
 from arc_trm.solve.predict import predict
 from arc_trm.solve.submission import read, validate
 from arc_trm.train.run import train
-from tests.helpers import tiny_config
+from tests.helpers import run_two_processes, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,16 @@ def test_cli_predict_and_score(run_dir, capsys):
     assert main(["predict", "--checkpoint", str(run_dir / "run"), "--tasks", str(run_dir / "new_challenges.json"),
                  "--out", str(run_dir / "d.json"), "--ttt", "embeddings"]) == 0
     _check(read(run_dir / "d.json"), run_dir)
+
+
+def _predict_worker(path):
+    root = Path(path)
+    predict(root / "run", str(root / "new_challenges.json"), root / "two_processes.json")
+
+
+def test_two_processes_predict_what_one_process_predicts(run_dir):
+    """The Kaggle job runs one predict process per GPU: TTT on sharded batches and inference on
+    sharded views must give the submission of a single process."""
+    one = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "one_process.json")
+    run_two_processes("tests.test_predict_faults", "_predict_worker", str(run_dir))
+    assert read(run_dir / "two_processes.json") == one.submission

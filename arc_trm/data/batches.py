@@ -130,7 +130,11 @@ class TrainStream:
 
 @dataclass
 class PredictionViews:
-    """Every augmented copy of every test input: the views the model predicts and votes over."""
+    """Every augmented copy of every test input: the views the model predicts and votes over.
+
+    Ordered round-robin (the identity view of every input, then every input's second view, ...),
+    so that inference cut short by a deadline leaves every input with about as many views as the
+    others instead of some inputs with all and the last ones with none."""
 
     rows: np.ndarray       # (V,) example row (kind TEST)
     plans: np.ndarray      # (V,) plan row
@@ -149,7 +153,9 @@ class PredictionViews:
             rows.append(np.full(len(own), r, dtype=np.int64))
             plans.append(own)
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
-        return cls(cat(rows), cat(plans))
+        rank = cat([np.arange(len(p)) for p in plans])
+        order = np.lexsort((np.arange(len(rank)), rank))
+        return cls(cat(rows)[order], cat(plans)[order])
 
     def __len__(self) -> int:
         return len(self.rows)
