@@ -93,6 +93,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
     print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + checkpoint), notebook {pkg.notebook}")
     print(f"plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
           f"FLOP projection on 4x L4 {p['projected_total_h']} h of a {pkg.config.predict.time_budget_s / 3600:.2f} h budget")
+    for w in pkg.warnings:
+        print(f"arc-trm package: warning: {w}", file=sys.stderr)
     print(f"upload: see {pkg.out / 'README.md'}")
     return 0
 

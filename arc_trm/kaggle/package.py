@@ -61,6 +61,7 @@ class Package:
     wheels: list[str]
     config: RunConfig
     projection: dict
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolved_config(cfg: RunConfig, preset: str, time_budget_h: float | None) -> RunConfig:
@@ -83,7 +84,15 @@ def package(opts: PackageOptions) -> Package:
     if (src / "best").is_dir() and not (src / "model.safetensors").exists():
         src = src / "best"
     cfg = resolved_config(ck.cfg, opts.preset, opts.time_budget_h)
-    plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=int(ck.manifest.get("canvas", 30))).as_dict()
+    canvas = int(ck.manifest.get("canvas", 30))
+    plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=canvas).as_dict()
+    warnings = []
+    if canvas < 30:
+        warnings.append(f"the checkpoint's canvas is {canvas}x{canvas}: hidden tasks with larger grids get "
+                        "fallback answers (train with --canvas 30 for a real entry)")
+    if plan["projected_total_h"] * 3600 > cfg.predict.time_budget_s:
+        warnings.append(f"the FLOP projection ({plan['projected_total_h']} h on 4x L4) exceeds the budget: "
+                        "TTT and inference will be cut by the deadline")
 
     out = Path(opts.out)
     dataset, notebook_dir = out / "dataset", out / "notebook"
@@ -117,7 +126,7 @@ def package(opts: PackageOptions) -> Package:
     write_notebook(build_notebook(opts.kernel_title, summary), notebook_dir / nb_file)
     (notebook_dir / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
     (out / "README.md").write_text(_readme(opts, ds_meta, k_meta, cfg, plan))
-    return Package(out, dataset, notebook_dir / nb_file, names, cfg, plan)
+    return Package(out, dataset, notebook_dir / nb_file, names, cfg, plan, warnings)
 
 
 def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, cfg: RunConfig, plan: dict) -> str:
