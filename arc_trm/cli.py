@@ -47,7 +47,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     res = predict(Path(args.checkpoint), args.tasks, Path(args.out), overrides, args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
                   on_error=lambda e: print(f"arc-trm predict: skipping: {e}", file=sys.stderr))
-    print(f"wrote {res.path} ({len(res.submission)} tasks) in {res.timings.get('total_s', 0):.1f}s")
+    t = res.timings
+    steps = ", ".join(f"{k} {v}" for k, v in (t.get("ttt_steps") or {}).items()) or "none"
+    print(f"wrote {res.path} ({len(res.submission)} tasks) in {t.get('total_s', 0):.1f}s: TTT steps {steps} "
+          f"({t.get('ttt_s', 0):.1f}s), {res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
     if res.score is not None:
         print(f"pass@2 {res.score:.4f}")
     return 0

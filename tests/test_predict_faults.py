@@ -96,3 +96,23 @@ def test_two_processes_predict_what_one_process_predicts(run_dir):
     one = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "one_process.json")
     run_two_processes("tests.test_predict_faults", "_predict_worker", str(run_dir))
     assert read(run_dir / "two_processes.json") == one.submission
+
+
+def test_fit_steps_shrinks_every_phase_alike():
+    from arc_trm.solve.ttt import fit_steps
+    assert fit_steps([100, 100], step_s=0.1, seconds=100) == [100, 100]
+    assert fit_steps([100, 300], step_s=0.1, seconds=10) == [25, 75]
+    assert fit_steps([0, 50], step_s=1.0, seconds=5) == [0, 5]
+    assert fit_steps([10, 10], step_s=1.0, seconds=0) == [1, 1]
+
+
+def test_time_budget_plans_both_ttt_phases(run_dir):
+    """Far more TTT steps than the budget allows: both phases of embeddings_then_full still run
+    (the first must not eat the second), and the file is complete."""
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "e.json",
+                  ["ttt.embedding_steps=100000", "ttt.full_steps=100000"], time_budget_s=6.0)
+    _check(read(run_dir / "e.json"), run_dir)
+    steps = res.timings["ttt_steps"]
+    print(f"TTT steps within a 6 s budget: {steps}; ttt {res.timings['ttt_s']:.1f}s, total {res.timings['total_s']:.1f}s")
+    assert steps["embeddings"] > 1 and steps["full"] > 1
+    assert steps["full"] >= steps["embeddings"] // 2

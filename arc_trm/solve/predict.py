@@ -119,7 +119,7 @@ def predict(checkpoint: Path, tasks: str, out: Path, overrides: list[str] | None
         ttt_deadline = None
         if deadline is not None:  # keep at least a third of what is left for inference
             ttt_deadline = t0 + (deadline - t0) * 2 / 3
-        test_time_train(acc, core, table, ds, ~known, cfg.ttt, seed, ttt_deadline)
+        timings["ttt_steps"] = test_time_train(acc, core, table, ds, ~known, cfg.ttt, seed, ttt_deadline)
     timings["ttt_s"] = time.time() - t0
 
     t0 = time.time()
