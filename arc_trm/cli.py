@@ -87,7 +87,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from arc_trm.kaggle.package import PackageOptions, package
 
     opts = PackageOptions(Path(args.checkpoint), Path(args.out), args.competition, args.owner, args.preset,
-                          args.time_budget, machine_shape=args.machine_shape, python_version=args.python_version,
+                          args.time_budget, args.placeholder_budget, machine_shape=args.machine_shape, python_version=args.python_version,
                           wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline)
     if args.dataset_slug:
         opts.dataset_slug = args.dataset_slug
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--owner", required=True, metavar="KAGGLE_USER")
     pk.add_argument("--preset", default="kaggle-l4x4", help="its [ttt] and [predict] tables go on the checkpoint")
     pk.add_argument("--time-budget", type=float, metavar="HOURS", help="job budget (default: the preset's)")
+    pk.add_argument("--placeholder-budget", type=float, metavar="HOURS",
+                    help="budget of the unscored public run over the placeholder tasks (saves GPU quota)")
     pk.add_argument("--dataset-slug", help="default arc-trm-payload")
     pk.add_argument("--machine-shape", default="NvidiaL4X4")
     pk.add_argument("--python-version", default="3.11", help="Python of the Kaggle image, for binary wheels")

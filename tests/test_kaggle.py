@@ -156,3 +156,14 @@ def test_kaggle_preset_fits_the_budget_with_its_margin():
     assert p.total_s <= 0.5 * cfg.predict.time_budget_s + 60
     assert p.total_s >= 0.4 * cfg.predict.time_budget_s          # and uses the time it has
     assert cfg.predict.time_budget_s < 12 * 3600
+
+
+def test_budget_choice_env_then_placeholder_then_packaged(monkeypatch):
+    from arc_trm.kaggle.job import time_budget_s
+    meta = {"time_budget_s": 41400.0, "placeholder_time_budget_s": 1800.0}
+    monkeypatch.delenv("ARC_TRM_TIME_BUDGET_S", raising=False)
+    assert time_budget_s(meta, rerun=False) == 1800.0          # public run over placeholder tasks
+    assert time_budget_s(meta, rerun=True) == 41400.0          # the scored rerun
+    assert time_budget_s({"time_budget_s": 41400.0, "placeholder_time_budget_s": None}, rerun=False) == 41400.0
+    monkeypatch.setenv("ARC_TRM_TIME_BUDGET_S", "60")
+    assert time_budget_s(meta, rerun=True) == 60.0

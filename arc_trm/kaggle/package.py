@@ -44,6 +44,7 @@ class PackageOptions:
     owner: str
     preset: str = "kaggle-l4x4"                 # its [ttt] and [predict] tables are applied
     time_budget_h: float | None = None          # default: the preset's predict.time_budget_s
+    placeholder_budget_h: float | None = None   # shorter budget for the unscored public run
     dataset_slug: str = "arc-trm-payload"
     dataset_title: str = "arc-trm payload"
     kernel_title: str = "arc-trm TRM submission"
@@ -115,6 +116,7 @@ def package(opts: PackageOptions) -> Package:
     names = sorted({w.name for w in whl})
     payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
+               "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
                "checkpoint_steps": ck.info.get("step"), "wheels": names,
                "projection_4xL4_from_flops": plan}
     (dataset / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
@@ -160,5 +162,7 @@ the notebook. Then submit the notebook `{k_meta['id']}` to the competition from 
 - the log prints one line per phase (`fallback`, `install`, `predict`) with its time, and
   `submission from predict written` when the model's answers replaced the fallback;
 - `/kaggle/working/arc_trm/predict.log` holds predict's full output;
-- a rehearsal with a shorter budget: set `ARC_TRM_TIME_BUDGET_S` in the notebook's environment.
+- a rehearsal with a shorter budget: set `ARC_TRM_TIME_BUDGET_S` in the notebook's environment;
+  `arc-trm package --placeholder-budget HOURS` gives the unscored public run (placeholder tasks)
+  a shorter budget than the scored rerun.
 """
