@@ -22,6 +22,7 @@ from arc_trm.kaggle.package import PackageOptions, package
 from arc_trm.solve.budget import L4X4, project
 from arc_trm.solve.predict import predict
 from arc_trm.solve.score import score_submission
+from arc_trm.solve.submission import validate
 from arc_trm.train.run import train
 
 COMPETITION = "arc-prize-2025"
@@ -113,7 +114,7 @@ def test_metadata_passes_the_kaggle_cli_checks(packaged):
 def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, tmp_path, monkeypatch):
     root = kaggle_tree(tmp_path / "kaggle", packaged)
     sub, log = run_notebook(packaged, root, monkeypatch)
-    assert submission_problems(sub, packaged["challenges"]) == []
+    assert submission_problems(sub, packaged["challenges"]) == [] and validate(sub) == []
     assert "submission from predict written" in log
     assert str(Path(packaged["python"]).parent.parent) in log      # arc_trm came from the packaged wheel
     # The same checkpoint, tasks and config through `predict` in this process.
