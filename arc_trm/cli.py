@@ -75,6 +75,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from arc_trm.train.metrics import plot_curves
+
+    run = Path(args.run)
+    if not (run / "metrics.jsonl").is_file():
+        raise ArcTrmError("no metrics.jsonl: pass a training run folder", source=str(run))
+    path = plot_curves(run / "metrics.jsonl", Path(args.out) if args.out else run / "curves.png")
+    print(f"wrote {path}" if path else "nothing to plot yet")
+    return 0
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from arc_trm.solve.show import show
 
@@ -146,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--solutions", required=True)
     sc.add_argument("--detail", action="store_true", help="print every task's score")
     sc.set_defaults(func=_cmd_score)
+
+    pl = sub.add_parser("plot", help="training curves of a run (also while it trains)")
+    pl.add_argument("run", help="run folder with metrics.jsonl")
+    pl.add_argument("--out", help="PNG path (default RUN/curves.png)")
+    pl.set_defaults(func=_cmd_plot)
 
     sh = sub.add_parser("show", help="PNG of a task with its attempts and the truth")
     sh.add_argument("task_id")

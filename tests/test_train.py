@@ -4,6 +4,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
+from arc_trm.cli import main
 from arc_trm.data.batches import TrainStream
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
@@ -80,6 +81,10 @@ def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
     # running again resumes at the end: nothing more to do
     again = train(cfg, run, progress=False)
     assert again["steps"] == 6
+    # curves on request (e.g. while a run is going)
+    assert main(["plot", str(run), "--out", str(tmp_path / "again.png")]) == 0
+    assert (tmp_path / "again.png").stat().st_size > 10_000
+    assert main(["plot", str(tmp_path)]) == 2
 
 
 def test_bad_global_batch_is_a_clear_error(tmp_path):
