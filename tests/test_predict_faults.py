@@ -116,3 +116,19 @@ def test_time_budget_plans_both_ttt_phases(run_dir):
     print(f"TTT steps within a 6 s budget: {steps}; ttt {res.timings['ttt_s']:.1f}s, total {res.timings['total_s']:.1f}s")
     assert steps["embeddings"] > 1 and steps["full"] > 1
     assert steps["full"] >= steps["embeddings"] // 2
+
+
+def test_bad_tasks_in_a_folder_still_get_entries(run_dir, tmp_path):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    good = json.loads((run_dir / "new_challenges.json").read_text())
+    for tid in list(good)[:2]:
+        (folder / f"{tid}.json").write_text(json.dumps(good[tid]))
+    (folder / "unreadable.json").write_text("{")
+    (folder / "ragged.json").write_text(json.dumps({"train": [{"input": [[1, 2], [3]], "output": [[1]]}],
+                                                    "test": [{"input": [[1]]}, {"input": [[2]]}]}))
+    res = predict(run_dir / "run", str(folder), tmp_path / "f.json", ["ttt.mode=\"off\""])
+    sub = read(tmp_path / "f.json")
+    assert validate(sub) == [] and set(sub) == set(list(good)[:2]) | {"unreadable", "ragged"}
+    assert len(sub["ragged"]) == 2 and len(sub["unreadable"]) == 1
+    assert any("unreadable" in e for e in res.skipped) and any("ragged" in e for e in res.skipped)

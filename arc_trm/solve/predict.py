@@ -39,25 +39,32 @@ class PredictResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def _test_count(task) -> int:
+    return len(task["test"]) if isinstance(task, dict) and isinstance(task.get("test"), list) and task["test"] else 1
+
+
 def _bad_task_entries(spec: str, good: set[str]) -> dict:
     """For tasks that failed validation, still emit ``[[0]]`` attempts for each test entry we can
-    count, so the submission covers every task id in the file."""
+    count (one when the file cannot even be read), so the submission covers every task of a
+    challenges file, a task file or a task folder."""
     path = Path(spec)
-    out = {}
-    if not path.is_file():
-        return out
-    try:
-        raw = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError:
-        return out
-    if not isinstance(raw, dict) or ("train" in raw and "test" in raw):
-        return out
-    for task_id, task in raw.items():
-        if task_id in good:
-            continue
-        n = len(task["test"]) if isinstance(task, dict) and isinstance(task.get("test"), list) and task["test"] else 1
-        out[task_id] = [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in range(n)]
-    return out
+
+    def read(p: Path):
+        try:
+            return orjson.loads(p.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+    raw: dict = {}
+    if path.is_dir():
+        raw = {f.stem: read(f) for f in sorted(path.rglob("*.json")) if not f.name.startswith(".")}
+    elif path.is_file():
+        data = read(path)
+        if isinstance(data, dict) and "train" in data and "test" in data:
+            raw = {path.stem: data}
+        elif isinstance(data, dict):
+            raw = data
+    return {task_id: [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in range(_test_count(task))]
+            for task_id, task in raw.items() if task_id not in good}
 
 
 def copy_known_embeddings(ck, ds: ArcDataset, known: np.ndarray) -> None:
