@@ -98,8 +98,9 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from arc_trm.kaggle.package import PackageOptions, package
 
     opts = PackageOptions(Path(args.checkpoint), Path(args.out), args.competition, args.owner, args.preset,
-                          args.time_budget, args.placeholder_budget, machine_shape=args.machine_shape, python_version=args.python_version,
-                          wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline)
+                          args.time_budget, args.placeholder_budget, machine_shape=args.machine_shape,
+                          python_version=args.python_version, wheelhouse=[Path(w) for w in args.wheelhouse or []],
+                          offline=args.offline)
     if args.dataset_slug:
         opts.dataset_slug = args.dataset_slug
     pkg = package(opts)

@@ -80,10 +80,8 @@ def resolved_config(cfg: RunConfig, preset: str, time_budget_h: float | None) ->
 
 
 def package(opts: PackageOptions) -> Package:
-    src = Path(opts.checkpoint)
+    src = ckpt_io.resolve(opts.checkpoint)
     ck = ckpt_io.load(src)                       # refuses a missing or corrupt checkpoint up front
-    if (src / "best").is_dir() and not (src / "model.safetensors").exists():
-        src = src / "best"
     cfg = resolved_config(ck.cfg, opts.preset, opts.time_budget_h)
     canvas = int(ck.manifest.get("canvas", 30))
     plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=canvas).as_dict()

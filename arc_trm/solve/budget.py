@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from arc_trm.config import ModelConfig, PredictConfig, TTTConfig
 from arc_trm.model.layers import swiglu_width
+from arc_trm.solve.ttt import phases
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,7 @@ def project(m: ModelConfig, ttt: TTTConfig, pred: PredictConfig, hw: Hardware = 
             test_inputs: int = KAGGLE_TEST_INPUTS, canvas: int = 30) -> Projection:
     rate = hw.devices * hw.peak_flops * hw.mfu
     views = pred.views_per_input or ttt.augmentations
-    steps = 0 if ttt.mode == "off" else {"embeddings": ttt.embedding_steps, "full": ttt.full_steps}.get(
-        ttt.mode, ttt.embedding_steps + ttt.full_steps)
+    steps = sum(n for _, n in phases(ttt))
     return Projection(views, steps, ttt.global_batch_size,
                       test_inputs * views * view_flops(m, canvas) / rate,
                       steps * ttt.global_batch_size * ttt_example_flops(m, canvas) / rate)

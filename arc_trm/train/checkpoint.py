@@ -56,10 +56,16 @@ def export(folder: Path, cfg: RunConfig, core: TRM, table: PuzzleEmbeddings, puz
     return folder
 
 
-def load(folder: Path, use_ema: bool = True, device: str | torch.device = "cpu") -> Checkpoint:
+def resolve(folder: Path) -> Path:
+    """The checkpoint folder itself, or a run directory's ``best/``."""
     folder = Path(folder)
     if (folder / "best").is_dir() and not (folder / "model.safetensors").exists():
-        folder = folder / "best"  # a run directory: take its best checkpoint
+        return folder / "best"
+    return folder
+
+
+def load(folder: Path, use_ema: bool = True, device: str | torch.device = "cpu") -> Checkpoint:
+    folder = resolve(folder)
     if not (folder / "model.safetensors").is_file():
         raise ArcTrmError("not a checkpoint (no model.safetensors); pass a run's checkpoint folder",
                           source=str(folder))
