@@ -1,0 +1,69 @@
+"""How the golden test drives the model: the one place that follows API changes, while the
+numbers in ``golden/trm_float32.safetensors`` stay fixed."""
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+
+from arc_trm.model.losses import act_loss
+from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.train.loop import Schedule, TrainSession
+
+
+def _model(cfg_fn, seq):
+    cfg = cfg_fn()
+    cfg.seq_len = seq
+    torch.manual_seed(0)
+    return TRM(cfg)
+
+
+def eval_steps(cfg_fn, batch_fn, table_fn, seq):
+    m = _model(cfg_fn, seq).eval()
+    table, batch = table_fn(m.cfg.hidden_size), batch_fn()
+    carry = Carry.initial(m, batch)
+    out = {}
+    with torch.no_grad():
+        for s in range(3):
+            carry, o = act_step(m, m, carry, batch, lambda ids: table.lookup(ids, False), False)
+            out[f"eval.logits.{s}"] = o["logits"]
+            out[f"eval.q_halt.{s}"] = o["q_halt"]
+    return out
+
+
+def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq):
+    m = _model(cfg_fn, seq).train()
+    table, batch = table_fn(m.cfg.hidden_size), batch_fn()
+    carry = Carry.initial(m, batch)
+    min_steps = torch.tensor([0, 2, 0, 3], dtype=torch.int32)
+    carry, o = act_step(m, m, carry, batch, lambda ids: table.lookup(ids, True), True, min_steps)
+    loss, *_ = act_loss(o["logits"], o["q_halt"], o["data"]["labels"], m.cfg.loss)
+    (loss / batch["inputs"].shape[0]).backward()
+    out = {f"grad.{n}": p.grad for n, p in m.named_parameters()}
+    out["grad.puzzle_emb"] = o["puzzle_emb"].grad
+    out["grad.loss"] = loss.detach().reshape(1)
+    return out
+
+
+class _FixedStream:
+    def __init__(self, batch):
+        self.batch = {k: v.numpy() for k, v in batch.items()}
+        self.state = type("S", (), {})()
+
+    def next_batch(self):
+        return {k: v.copy() for k, v in self.batch.items()}
+
+
+def one_training_step(cfg_fn, batch_fn, table_fn, seq):
+    m = _model(cfg_fn, seq)
+    table, batch = table_fn(m.cfg.hidden_size), batch_fn()
+    out = {"init.table": table.weight.clone()}
+    sched = Schedule(lr=1e-3, puzzle_emb_lr=1e-2, warmup_steps=1, total_steps=10)
+    s = TrainSession(Accelerator(cpu=True), m, table, _FixedStream(batch), sched, seed=5, ema_rate=0.9)
+    for k in range(2):
+        s.step()
+    out.update({f"trained.{n}": p.detach().clone() for n, p in m.named_parameters()})
+    out.update({f"ema.{n}": v.clone() for n, v in s.ema.shadow.items()})
+    out["trained.table"] = s.table.weight.clone()
+    out["trained.halted"] = s.carry.halted.to(torch.int32)
+    out["trained.steps"] = s.carry.steps
+    return out
