@@ -1,4 +1,9 @@
-"""``arc-trm``: one verb per stage. Thin: parse arguments, call one stage function."""
+"""``arc-trm``: one verb per stage. Thin: parse arguments, call one stage function, print a line.
+
+Every user mistake (a bad path, task, preset, override or checkpoint) ends as one line naming
+the thing and the problem, with exit code 2; a run stopped by a signal exits 130 (SIGINT) or
+143 (SIGTERM) after saving.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ import sys
 from pathlib import Path
 
 from arc_trm.errors import ArcTrmError
+
+
+def _err(verb: str, msg: str) -> None:
+    print(f"arc-trm {verb}: {msg}", file=sys.stderr)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -23,16 +32,21 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from arc_trm.config import load_config
+    from arc_trm.config import load_config, preset_kind
     from arc_trm.train.run import train
 
+    kind = preset_kind(args.preset)
+    if kind != "run":
+        raise ArcTrmError(f"is a {kind} preset; train takes a run preset ({', '.join(_presets('run'))})",
+                          source=args.preset)
     cfg = load_config(args.preset, args.set or [])
     out = Path(args.out or f"runs/{cfg.name}")
     summary = train(cfg, out, Path(args.dataset) if args.dataset else None, resume=not args.fresh,
-                    log_with=args.log_with)
-    if summary.get("final_eval") is not None and not summary["interrupted"]:
-        print(f"arc-trm train: {summary['steps']} steps; best pass@2 {summary['best_pass@2']:.3f}; "
-              f"checkpoint {summary['checkpoint']}; curves {summary['plot']}")
+                    log_with=args.log_with, init_from=Path(args.init_from) if args.init_from else None)
+    if summary["signal"]:
+        return 128 + summary["signal"]
+    print(f"arc-trm train: {summary['steps']} steps; best pass@2 {summary['best_pass@2']:.3f}; "
+          f"checkpoint {summary['checkpoint']}; curves {summary['plot']}")
     return 0
 
 
@@ -41,38 +55,56 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     overrides = list(args.set or [])
     if args.strategy:
-        overrides.append(f'predict.strategy="{args.strategy}"')
+        overrides.append(f"predict.strategy={args.strategy}")
     if args.ttt:
-        overrides.append(f'ttt.mode="{args.ttt}"')
+        overrides.append(f"ttt.mode={args.ttt}")
     res = predict(Path(args.checkpoint), args.tasks, Path(args.out), overrides, args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
-                  on_error=lambda e: print(f"arc-trm predict: skipping: {e}", file=sys.stderr))
+                  on_error=lambda e: _err("predict", f"skipping: {e}"))
     t = res.timings
-    steps = ", ".join(f"{k} {v}" for k, v in (t.get("ttt_steps") or {}).items()) or "none"
-    print(f"wrote {res.path} ({len(res.submission)} tasks) in {t.get('total_s', 0):.1f}s: TTT steps {steps} "
-          f"({t.get('ttt_s', 0):.1f}s), {res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
+    ttt = t.get("ttt") or {}
+    steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
+    for w in res.warnings:
+        _err("predict", f"warning: {w}")
+    print(f"wrote {res.path} ({len(res.submission)} tasks, {len(res.fallback_tasks)} answered by fallback) in "
+          f"{t.get('total_s', 0):.1f}s: TTT steps {steps} ({t.get('ttt_s', 0):.1f}s), "
+          f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
     if res.score is not None:
-        print(f"pass@2 {res.score:.4f}")
+        if args.detail:
+            for task_id, s in sorted(res.score.per_task.items()):
+                print(f"{task_id}\t{s:.3f}" + ("\tfallback" if task_id in res.fallback_tasks else ""))
+        for w in res.score.warnings():
+            _err("predict", f"warning: {w}")
+        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import orjson
-
-    from arc_trm.solve.score import score_submission
-    from arc_trm.solve.submission import read, validate
+    from arc_trm.infer.score import score_submission
+    from arc_trm.infer.submission import read
+    from arc_trm.solve.predict import answers_for
+    from arc_trm.data.tasks import load_spec
 
     sub = read(Path(args.submission))
-    problems = validate(sub)
-    for p in problems[:20]:
-        print(f"invalid: {p}", file=sys.stderr)
-    sols = orjson.loads(Path(args.solutions).read_bytes())
+    spec = args.solutions
+    path = Path(spec)
+    if path.is_file() and "solutions" in path.name:
+        from arc_trm.data.tasks import read_solutions
+        sols = read_solutions(path)
+    else:
+        report = load_spec(spec)
+        sols = answers_for(spec, report.tasks, None)
+        if not sols:
+            raise ArcTrmError("holds no answers to score against (pass a *_solutions.json, or tasks with "
+                              "their test outputs)", source=spec)
     res = score_submission(sub, sols)
     if args.detail:
         for task_id, s in sorted(res.per_task.items()):
             print(f"{task_id}\t{s:.3f}")
+    for w in res.warnings():
+        _err("score", f"warning: {w}")
     print(f"pass@2 {res.score:.4f} over {res.tasks} tasks")
-    return 1 if problems else 0
+    return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -87,7 +119,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from arc_trm.solve.show import show
+    from arc_trm.infer.show import show
 
     path = show(args.tasks, args.task_id, Path(args.out), Path(args.submission) if args.submission else None)
     print(f"wrote {path}")
@@ -99,8 +131,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
     opts = PackageOptions(Path(args.checkpoint), Path(args.out), args.competition, args.owner, args.preset,
                           args.time_budget, args.placeholder_budget, machine_shape=args.machine_shape,
-                          python_version=args.python_version, wheelhouse=[Path(w) for w in args.wheelhouse or []],
-                          offline=args.offline)
+                          wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline)
     if args.dataset_slug:
         opts.dataset_slug = args.dataset_slug
     pkg = package(opts)
@@ -109,18 +140,31 @@ def _cmd_package(args: argparse.Namespace) -> int:
     print(f"plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
           f"FLOP projection on 4x L4 {p['projected_total_h']} h of a {pkg.config.predict.time_budget_s / 3600:.2f} h budget")
     for w in pkg.warnings:
-        print(f"arc-trm package: warning: {w}", file=sys.stderr)
+        _err("package", f"warning: {w}")
     print(f"upload: see {pkg.out / 'README.md'}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="arc-trm", description=__doc__)
-    sub = p.add_subparsers(dest="verb", required=True)
+def _presets(kind: str) -> list[str]:
+    from arc_trm.config import preset_names
+    return preset_names(kind)
 
-    ing = sub.add_parser("ingest", help="ARC tasks → dataset directory (grids, plans, puzzle IDs)")
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="arc-trm", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Tiny Recursive Model pipeline for ARC-AGI: ingest → train → predict → package.",
+        epilog="quick start:  arc-trm train   (4 CPU minutes on generated tasks)\n"
+               "              arc-trm predict --tasks arc1-eval --out submission.json\n"
+               f"presets: run {', '.join(_presets('run'))}; model {', '.join(_presets('model'))}; "
+               f"predict {', '.join(_presets('predict'))}\n"
+               "`arc-trm VERB --help` shows a verb's options and defaults.")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    ing = sub.add_parser("ingest", help="ARC tasks → dataset directory (grids, plans, puzzle IDs)", formatter_class=fmt)
     ing.add_argument("--tasks", action="append", metavar="SPEC",
-                     help="training tasks: bundled name (arc1-train, arc2-train, ...), challenges JSON or task folder")
+                     help="training tasks: bundled name (arc1-train, conceptarc, ...), challenges JSON or task folder")
     ing.add_argument("--test-tasks", action="append", metavar="SPEC",
                      help="tasks whose demos join training and whose test inputs get predicted")
     ing.add_argument("--augmentations", type=int, default=1000)
@@ -133,56 +177,63 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--out", required=True, metavar="DIR")
     ing.set_defaults(func=_cmd_ingest)
 
-    tr = sub.add_parser("train", help="train a TRM (default: the CPU smoke preset on generated tasks)")
-    tr.add_argument("--preset", default="smoke", help="run preset name or TOML file (smoke, arc1-paper, arc2-paper)")
+    tr = sub.add_parser("train", help="train a TRM (default: the CPU smoke preset on generated tasks)",
+                        formatter_class=fmt)
+    tr.add_argument("--preset", default="smoke", help=f"run preset ({', '.join(_presets('run'))}) or a TOML file")
     tr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override any config field")
     tr.add_argument("--dataset", metavar="DIR", help="an ingested dataset (default: ingest the preset's data)")
     tr.add_argument("--out", metavar="DIR", help="run folder (default runs/PRESET)")
-    tr.add_argument("--fresh", action="store_true", help="ignore saved state in the run folder")
+    tr.add_argument("--init-from", metavar="CHECKPOINT",
+                    help="start from a checkpoint's weights and known embedding rows (fresh optimizer)")
+    tr.add_argument("--fresh", action="store_true", help="delete the run folder's previous run and start over")
     tr.add_argument("--log-with", choices=["tensorboard", "wandb"], help="also log to this tracker")
     tr.set_defaults(func=_cmd_train)
 
-    pr = sub.add_parser("predict", help="checkpoint + tasks → submission.json (with test-time training)")
-    pr.add_argument("--checkpoint", default="runs/smoke", help="checkpoint or run folder (its best/)")
-    pr.add_argument("--tasks", required=True, help="challenges JSON, task folder or bundled set name")
-    pr.add_argument("--out", default="submission.json")
-    pr.add_argument("--solutions", help="solutions JSON for scoring (found beside the challenges by default)")
-    pr.add_argument("--strategy", choices=["vote", "poe", "vote+poe"])
-    pr.add_argument("--ttt", choices=["off", "embeddings", "embeddings_then_full", "full"])
-    pr.add_argument("--time-budget", type=float, metavar="SECONDS")
-    pr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE")
+    pr = sub.add_parser("predict", help="checkpoint + tasks → submission.json (with test-time training)",
+                        formatter_class=fmt)
+    pr.add_argument("--checkpoint", default="runs/smoke", help="checkpoint, or run folder (its best/)")
+    pr.add_argument("--tasks", required=True, help="challenges JSON, task file or folder, or bundled set name")
+    pr.add_argument("--out", default="submission.json", help="submission file to write")
+    pr.add_argument("--solutions", help="solutions JSON for scoring (default: found beside the challenges)")
+    pr.add_argument("--strategy", choices=["vote", "poe", "vote+poe"], help="default: the checkpoint's")
+    pr.add_argument("--ttt", choices=["off", "embeddings", "embeddings_then_full", "full"],
+                    help="test-time training mode (default: the checkpoint's)")
+    pr.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop TTT and inference in time")
+    pr.add_argument("--detail", action="store_true", help="print every task's score when answers exist")
+    pr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override ttt.* / predict.*")
     pr.set_defaults(func=_cmd_predict)
 
-    sc = sub.add_parser("score", help="pass@2 of a submission as ARC Prize scores it")
+    sc = sub.add_parser("score", help="pass@2 of a submission as ARC Prize scores it", formatter_class=fmt)
     sc.add_argument("submission")
-    sc.add_argument("--solutions", required=True)
+    sc.add_argument("--solutions", required=True,
+                    help="*_solutions.json, or tasks with answers (bundled name, challenges with solutions beside)")
     sc.add_argument("--detail", action="store_true", help="print every task's score")
     sc.set_defaults(func=_cmd_score)
 
-    pl = sub.add_parser("plot", help="training curves of a run (also while it trains)")
+    pl = sub.add_parser("plot", help="training curves of a run (also while it trains)", formatter_class=fmt)
     pl.add_argument("run", help="run folder with metrics.jsonl")
     pl.add_argument("--out", help="PNG path (default RUN/curves.png)")
     pl.set_defaults(func=_cmd_plot)
 
-    sh = sub.add_parser("show", help="PNG of a task with its attempts and the truth")
+    sh = sub.add_parser("show", help="PNG of a task with its attempts and the truth", formatter_class=fmt)
     sh.add_argument("task_id")
-    sh.add_argument("--tasks", required=True)
-    sh.add_argument("--submission")
+    sh.add_argument("--tasks", required=True, help="where the task is: bundled name, challenges JSON, file or folder")
+    sh.add_argument("--submission", help="draw this submission's two attempts")
     sh.add_argument("--out", default="task.png")
     sh.set_defaults(func=_cmd_show)
 
-    pk = sub.add_parser("package", help="checkpoint → submission/ (Kaggle notebook + offline dataset)")
-    pk.add_argument("--checkpoint", default="runs/smoke", help="checkpoint or run folder (its best/)")
+    pk = sub.add_parser("package", help="checkpoint → submission/ (Kaggle notebook + offline dataset)",
+                        formatter_class=fmt)
+    pk.add_argument("--checkpoint", default="runs/smoke", help="checkpoint, or run folder (its best/)")
     pk.add_argument("--out", default="submission")
     pk.add_argument("--competition", required=True, metavar="SLUG", help="e.g. arc-prize-2025")
     pk.add_argument("--owner", required=True, metavar="KAGGLE_USER")
-    pk.add_argument("--preset", default="kaggle-l4x4", help="its [ttt] and [predict] tables go on the checkpoint")
+    pk.add_argument("--preset", default="kaggle-l4x4", help="predict preset whose [ttt] and [predict] go on the checkpoint")
     pk.add_argument("--time-budget", type=float, metavar="HOURS", help="job budget (default: the preset's)")
     pk.add_argument("--placeholder-budget", type=float, metavar="HOURS",
                     help="budget of the unscored public run over the placeholder tasks (saves GPU quota)")
     pk.add_argument("--dataset-slug", help="default arc-trm-payload")
     pk.add_argument("--machine-shape", default="NvidiaL4X4")
-    pk.add_argument("--python-version", default="3.11", help="Python of the Kaggle image, for binary wheels")
     pk.add_argument("--wheelhouse", action="append", metavar="DIR", help="folder of wheels to take first")
     pk.add_argument("--offline", action="store_true", help="take dependency wheels only from --wheelhouse")
     pk.set_defaults(func=_cmd_package)
@@ -191,16 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv:  # the README's main job: train the embedded default
-        argv = ["train"]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return 2
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except ArcTrmError as e:
-        print(f"arc-trm {args.verb}: error: {e}", file=sys.stderr)
+        _err(args.verb, f"error: {e}")
+        return 2
+    except OSError as e:
+        # an OS error on a path the user named (full disk, permissions, a missing mount)
+        where = f" ({e.filename})" if e.filename else ""
+        _err(args.verb, f"error{where}: {e.strerror or e}")
         return 2
     except KeyboardInterrupt:
-        print(f"arc-trm {args.verb}: interrupted", file=sys.stderr)
+        _err(args.verb, "interrupted")
         return 130
 
 

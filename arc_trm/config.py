@@ -2,10 +2,10 @@
 
 A *model preset* (``tiny-cpu``, ``trm-paper-att``, ``trm-paper-mlp``) holds a ``[model]`` table.
 A *run preset* (``smoke``, ``arc1-paper``, ...) names its model preset with ``model_preset`` and
-holds any of the other tables. Fields not given keep the dataclass defaults below.
+holds any of the other tables. A *predict preset* (``kaggle-l4x4``) holds only ``[ttt]`` and
+``[predict]``: it is laid over a trained checkpoint's config. Fields not given keep the
+dataclass defaults below, which are the paper's ARC recipe.
 """
-
-from __future__ import annotations
 
 import dataclasses
 import tomllib
@@ -33,13 +33,11 @@ class ModelConfig:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     loss: Literal["stablemax", "softmax"] = "stablemax"
-    seq_len: int = 900
-    vocab_size: int = 12
 
 
 @dataclass
 class DataConfig:
-    tasks: list[str] = field(default_factory=lambda: ["arc1-train"])
+    tasks: list[str] = field(default_factory=lambda: ["arc1-train", "conceptarc"])
     test_tasks: list[str] = field(default_factory=lambda: ["arc1-eval"])
     augmentations: int = 1000
     seed: int = 0
@@ -47,6 +45,10 @@ class DataConfig:
     synthetic_test_tasks: int = 0
     synthetic_families: list[str] = field(default_factory=list)  # empty = every rule family
     canvas: int = 30                          # 30 = the paper; smaller canvases for CPU demos
+    # Where a training example sits in the canvas. "fixed" (the reference): one offset per
+    # (seed, augmented copy, example), and one example of every copy at (0, 0), where every
+    # prediction is made; "per_draw": a fresh offset on every draw; "none": always (0, 0).
+    translation: Literal["fixed", "per_draw", "none"] = "fixed"
 
 
 @dataclass
@@ -66,6 +68,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     global_batch_size: int = 768
+    micro_batch_size: int = 0                 # per process; 0 = global batch / processes (no accumulation)
     epochs: int = 100000                      # passes over the demonstration pairs
     max_steps: int = 0                        # >0 caps the step count
     time_limit_s: float = 0.0                 # >0 stops (with eval + checkpoint) after this long
@@ -74,9 +77,14 @@ class TrainConfig:
     max_eval_views: int = 0                   # per test input; 0 = every augmented copy
     save_every_steps: int = 1000
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    compile: bool = False
+    compile: Literal["auto", True, False] = "auto"   # auto: compiled on CUDA, eager on CPU
     seed: int = 0
     log_every_steps: int = 10
+
+
+def _ttt_optim() -> OptimConfig:
+    # Fine-tuning a trained model: short warmup, no decay of the new embedding rows, no EMA.
+    return OptimConfig(lr_warmup_steps=20, puzzle_emb_weight_decay=0.0, ema=False)
 
 
 @dataclass
@@ -86,20 +94,24 @@ class TTTConfig:
     embedding_steps: int = 200
     full_steps: int = 200
     global_batch_size: int = 64
-    lr: float = 1e-4
-    lr_warmup_steps: int = 20
-    puzzle_emb_lr: float = 1e-2
-    weight_decay: float = 0.1
+    micro_batch_size: int = 0                 # per process; 0 = no accumulation
+    optim: OptimConfig = field(default_factory=_ttt_optim)
+
+    def phases(self) -> list[tuple[str, int]]:
+        """The phases this mode runs, in order, with their step counts."""
+        return {"off": [], "embeddings": [("embeddings", self.embedding_steps)],
+                "full": [("full", self.full_steps)],
+                "embeddings_then_full": [("embeddings", self.embedding_steps),
+                                         ("full", self.full_steps)]}[self.mode]
 
 
 @dataclass
 class PredictConfig:
     strategy: Literal["vote", "poe", "vote+poe"] = "vote"
     views_per_input: int = 0                  # 0 = every augmented copy of the test input
-    batch_size: int = 64
-    top_k: int = 2
+    batch_size: int = 64                      # per process
     time_budget_s: float = 0.0                # 0 = no budget
-    use_ema: bool = True
+    use_ema: bool = True                      # predict with the EMA weights when the checkpoint has them
     halt_early: bool = False                  # True: freeze each answer at its first confident halt
 
 
@@ -119,16 +131,41 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        """A config saved by ``to_dict`` (also by older arc-trm versions: retired fields are
+        dropped, moved ones moved)."""
         cfg = cls()
-        _merge(cfg, d, "")
+        _merge(cfg, _upgrade(d), "")
         return cfg
+
+
+# Fields older checkpoints carry: (table, field) → None (retired) or the new place under that table.
+_RETIRED = {("model", "seq_len"): None, ("model", "vocab_size"): None, ("predict", "top_k"): None,
+            ("ttt", "lr"): "optim.lr", ("ttt", "lr_warmup_steps"): "optim.lr_warmup_steps",
+            ("ttt", "puzzle_emb_lr"): "optim.puzzle_emb_lr", ("ttt", "weight_decay"): "optim.weight_decay"}
+
+
+def _upgrade(d: dict) -> dict:
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    for (table, key), new in _RETIRED.items():
+        if isinstance(d.get(table), dict) and key in d[table]:
+            value = d[table].pop(key)
+            if new:
+                sub, leaf = new.split(".")
+                d[table].setdefault(sub, {}).setdefault(leaf, value)
+    return d
+
+
+def _literal_ok(value: Any, allowed: tuple) -> bool:
+    # `1 == True` in Python; a Literal of strings and booleans must match the type too.
+    return any(type(value) is type(a) and value == a for a in allowed)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = getattr(hint, "__origin__", None)
     if origin is Literal:
-        if value not in get_args(hint):
-            raise ArcTrmError(f"{where} must be one of {get_args(hint)}, got {value!r}")
+        if not _literal_ok(value, get_args(hint)):
+            shown = ", ".join(repr(a).lower() if isinstance(a, bool) else repr(a) for a in get_args(hint))
+            raise ArcTrmError(f"{where} must be one of {shown}, got {value!r}")
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -158,8 +195,29 @@ def _merge(obj: Any, values: dict, prefix: str) -> None:
             setattr(obj, key, _coerce(value, hints[key], where))
 
 
-def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("arc_trm.presets").iterdir() if p.name.endswith(".toml"))
+def _nest(fields: dict[str, Any]) -> dict:
+    """``{"model.hidden_size": 32}`` → ``{"model": {"hidden_size": 32}}``."""
+    out: dict = {}
+    for dotted, value in fields.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def set_fields(cfg: RunConfig, fields: dict[str, Any]) -> RunConfig:
+    """Set fields by dotted name with Python values, checked like a preset: unknown names, wrong
+    types and values outside a field's choices raise :class:`ArcTrmError`."""
+    _merge(cfg, _nest(fields), "")
+    return cfg
+
+
+def preset_names(kind: str | None = None) -> list[str]:
+    """Shipped presets, optionally only those of one kind (``model``, ``run`` or ``predict``)."""
+    names = sorted(p.name[:-5] for p in resources.files("arc_trm.presets").iterdir() if p.name.endswith(".toml"))
+    return [n for n in names if kind is None or preset_kind(n) == kind]
 
 
 def _read_preset(name_or_path: str) -> dict:
@@ -172,11 +230,24 @@ def _read_preset(name_or_path: str) -> dict:
             return tomllib.loads(res.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ArcTrmError(f"bad TOML ({e})", source=name_or_path) from None
+    except OSError as e:
+        raise ArcTrmError(f"cannot read ({e.strerror})", source=name_or_path) from None
     raise ArcTrmError(f"no such preset or TOML file; presets: {', '.join(preset_names())}", source=name_or_path)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``model.hidden_size=256`` → (["model", "hidden_size"], 256); values are TOML literals,
+def preset_kind(name_or_path: str) -> str:
+    """``model`` (only a [model] table), ``predict`` (only [ttt]/[predict]) or ``run``."""
+    raw = _read_preset(name_or_path)
+    tables = {k for k, v in raw.items() if isinstance(v, dict)}
+    if "model_preset" not in raw and tables <= {"model"}:
+        return "model"
+    if "model_preset" not in raw and tables <= {"ttt", "predict"}:
+        return "predict"
+    return "run"
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``model.hidden_size=256`` → ("model.hidden_size", 256); values are TOML literals,
     bare words are taken as strings."""
     if "=" not in text:
         raise ArcTrmError(f"--set needs section.field=value, got {text!r}")
@@ -185,7 +256,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.strip().split("."), value
+    return key.strip(), value
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``--set section.field=value`` texts."""
+    return set_fields(cfg, dict(parse_override(t) for t in overrides))
 
 
 def load_config(preset: str, overrides: list[str] | None = None) -> RunConfig:
@@ -194,20 +270,8 @@ def load_config(preset: str, overrides: list[str] | None = None) -> RunConfig:
     model_preset = raw.get("model_preset")
     if model_preset:
         _merge(cfg, {"model": _read_preset(model_preset).get("model", {})}, "")
-    elif "model" not in raw:
-        raise ArcTrmError("a run preset needs model_preset or a [model] table", source=preset)
     _merge(cfg, raw, "")
     apply_overrides(cfg, overrides or [])
-    return cfg
-
-
-def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    for text in overrides:
-        path, value = parse_override(text)
-        nested: Any = value
-        for part in reversed(path):
-            nested = {part: nested}
-        _merge(cfg, nested, "")
     return cfg
 
 
@@ -217,3 +281,15 @@ def apply_preset_tables(cfg: RunConfig, preset: str, tables: tuple[str, ...]) ->
     raw = _read_preset(preset)
     _merge(cfg, {k: raw[k] for k in tables if k in raw}, "")
     return cfg
+
+
+def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names whose values differ between two ``to_dict`` configs."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out

@@ -21,9 +21,8 @@ from arc_trm.model.trm import TRM, Carry, act_step
 def bare_step(preset: str, batch: int, seq: int):
     """A closure running one forward+backward ACT step of the bare model on fixed random data."""
     cfg = load_config(preset).model
-    cfg.seq_len = seq
     torch.manual_seed(0)
-    m = TRM(cfg)
+    m = TRM(cfg, seq)
     table = PuzzleEmbeddings(64, cfg.hidden_size)
     data = {"inputs": torch.randint(0, 12, (batch, seq), dtype=torch.int32),
             "labels": torch.randint(0, 12, (batch, seq)),
@@ -31,7 +30,7 @@ def bare_step(preset: str, batch: int, seq: int):
     state = {"carry": Carry.initial(m, data)}
 
     def run():
-        state["carry"], out = act_step(m, m, state["carry"], data, lambda ids: table.lookup(ids, True), True)
+        state["carry"], out = act_step(m, cfg, state["carry"], data, lambda ids: table.lookup(ids, True), True)
         loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
         (loss / batch).backward()
         m.zero_grad(set_to_none=True)

@@ -14,37 +14,40 @@ import time
 import torch
 from accelerate import Accelerator
 
-from arc_trm.config import load_config
-from arc_trm.data.batches import TrainStream
+from arc_trm.config import OptimConfig, load_config
+from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.ingest import build_dataset
+from arc_trm.infer.runner import make_runner
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
-from arc_trm.train.loop import Schedule, TrainSession
+from arc_trm.train.session import Schedule, TrainSession
 
 import model_step  # noqa: E402  (same folder)
 
 
 def full_step(preset: str, batch: int, canvas: int, steps: int) -> dict:
-    cfg = load_config(preset).model
+    cfg = load_config(preset)
     ds = build_dataset([], [], 8, 0, synthetic_tasks=16, synthetic_test_tasks=4, on_error=None, canvas=canvas)
-    cfg.seq_len = canvas ** 2
     torch.manual_seed(0)
-    core = TRM(cfg)
-    table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.hidden_size)
-    s = TrainSession(Accelerator(cpu=True), core, table, TrainStream(ds, batch, 0), Schedule(1e-4, 1e-2, 10, 100), 0,
-                     ema_rate=0.999)
+    core = TRM(cfg.model, canvas ** 2)
+    runner = make_runner(Accelerator(cpu=True), core, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
+    optim = OptimConfig(lr_warmup_steps=10)     # EMA on, as in a real run
+    s = TrainSession(runner, TrainStream(ds, batch, 0), Schedule(optim, 100), split_batch(batch, 1), 0)
     bare = model_step.bare_step(preset, batch, canvas ** 2)
     s.step()
+    s.pop_metrics()
     bare()
     # Interleaved, best of each: the machine is shared, and a slow spell must hit both sides.
     full_t, bare_t = [], []
     for _ in range(steps):
         t = time.perf_counter()
         s.step()
+        s.pop_metrics()            # as a log interval of 1 would: the host waits for the step
         full_t.append(time.perf_counter() - t)
         t = time.perf_counter()
         bare()
         bare_t.append(time.perf_counter() - t)
+    s.close()
     best, bare_best = min(full_t), min(bare_t)
     return {"preset": preset, "batch": batch, "seq_len": canvas ** 2, "step_s": round(best, 4),
             "examples_per_s": round(batch / best, 2), "bare_step_s": round(bare_best, 4),

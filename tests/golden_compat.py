@@ -1,20 +1,20 @@
 """How the golden test drives the model: the one place that follows API changes, while the
 numbers in ``golden/trm_float32.safetensors`` stay fixed."""
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 
+from arc_trm.config import OptimConfig, RunConfig
+from arc_trm.data.batches import split_batch
+from arc_trm.infer.runner import Runner
 from arc_trm.model.losses import act_loss
 from arc_trm.model.trm import TRM, Carry, act_step
-from arc_trm.train.loop import Schedule, TrainSession
+from arc_trm.train.session import Schedule, TrainSession
 
 
 def _model(cfg_fn, seq):
-    cfg = cfg_fn()
-    cfg.seq_len = seq
     torch.manual_seed(0)
-    return TRM(cfg)
+    return TRM(cfg_fn(), seq)
 
 
 def eval_steps(cfg_fn, batch_fn, table_fn, seq):
@@ -24,7 +24,7 @@ def eval_steps(cfg_fn, batch_fn, table_fn, seq):
     out = {}
     with torch.no_grad():
         for s in range(3):
-            carry, o = act_step(m, m, carry, batch, lambda ids: table.lookup(ids, False), False)
+            carry, o = act_step(m, m.cfg, carry, batch, lambda ids: table.lookup(ids, False), False)
             out[f"eval.logits.{s}"] = o["logits"]
             out[f"eval.q_halt.{s}"] = o["q_halt"]
     return out
@@ -35,7 +35,7 @@ def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq):
     table, batch = table_fn(m.cfg.hidden_size), batch_fn()
     carry = Carry.initial(m, batch)
     min_steps = torch.tensor([0, 2, 0, 3], dtype=torch.int32)
-    carry, o = act_step(m, m, carry, batch, lambda ids: table.lookup(ids, True), True, min_steps)
+    carry, o = act_step(m, m.cfg, carry, batch, lambda ids: table.lookup(ids, True), True, min_steps)
     loss, *_ = act_loss(o["logits"], o["q_halt"], o["data"]["labels"], m.cfg.loss)
     (loss / batch["inputs"].shape[0]).backward()
     out = {f"grad.{n}": p.grad for n, p in m.named_parameters()}
@@ -46,8 +46,9 @@ def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq):
 
 class _FixedStream:
     def __init__(self, batch):
+        from arc_trm.data.batches import StreamState
         self.batch = {k: v.numpy() for k, v in batch.items()}
-        self.state = type("S", (), {})()
+        self.state = StreamState()
 
     def next_batch(self):
         return {k: v.copy() for k, v in self.batch.items()}
@@ -57,13 +58,16 @@ def one_training_step(cfg_fn, batch_fn, table_fn, seq):
     m = _model(cfg_fn, seq)
     table, batch = table_fn(m.cfg.hidden_size), batch_fn()
     out = {"init.table": table.weight.clone()}
-    sched = Schedule(lr=1e-3, puzzle_emb_lr=1e-2, warmup_steps=1, total_steps=10)
-    s = TrainSession(Accelerator(cpu=True), m, table, _FixedStream(batch), sched, seed=5, ema_rate=0.9)
+    optim = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=1, ema_rate=0.9)
+    runner = Runner(Accelerator(cpu=True), m, table, RunConfig())
+    n = batch["inputs"].shape[0]
+    s = TrainSession(runner, _FixedStream(batch), Schedule(optim, total_steps=10), split_batch(n, 1), seed=5)
     for k in range(2):
         s.step()
+    s.close()
     out.update({f"trained.{n}": p.detach().clone() for n, p in m.named_parameters()})
     out.update({f"ema.{n}": v.clone() for n, v in s.ema.shadow.items()})
     out["trained.table"] = s.table.weight.clone()
-    out["trained.halted"] = s.carry.halted.to(torch.int32)
-    out["trained.steps"] = s.carry.steps
+    out["trained.halted"] = s.carries[0].halted.to(torch.int32)
+    out["trained.steps"] = s.carries[0].steps
     return out

@@ -1,30 +1,37 @@
-"""Small shared builders for tests (tiny configs and datasets)."""
+"""Small shared builders for tests (tiny configs, datasets and runners)."""
 
 from __future__ import annotations
 
-from arc_trm.config import RunConfig, load_config
+from accelerate import Accelerator
+
+from arc_trm.config import RunConfig, load_config, set_fields
 from arc_trm.data.ingest import build_dataset
+from arc_trm.infer.runner import Runner, make_runner
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM
+
+TINY_MODEL = {"model.hidden_size": 32, "model.num_heads": 2, "model.H_cycles": 2, "model.L_cycles": 1,
+              "model.halt_max_steps": 3, "model.puzzle_emb_len": 1}
 
 
 def tiny_config(**train) -> RunConfig:
-    cfg = load_config("smoke")
-    cfg.model.hidden_size = 32
-    cfg.model.num_heads = 2
-    cfg.model.H_cycles = 2
-    cfg.model.L_cycles = 1
-    cfg.model.halt_max_steps = 3
-    cfg.model.puzzle_emb_len = 1
-    cfg.data.canvas = 10          # fits make_tasks' default 8x8 grids with their EOS markers
-    cfg.train.global_batch_size = 8
-    cfg.train.log_every_steps = 1
-    for k, v in train.items():
-        setattr(cfg.train, k, v)
-    return cfg
+    """The smoke preset with a smaller model, a 10x10 canvas (make_tasks' 8x8 grids fit with their
+    EOS markers) and a global batch of 8; ``train`` sets fields of [train]."""
+    return set_fields(load_config("smoke"), {**TINY_MODEL, "data.canvas": 10, "train.global_batch_size": 8,
+                                             "train.log_every_steps": 1,
+                                             **{f"train.{k}": v for k, v in train.items()}})
 
 
 def tiny_dataset(n_train: int = 4, n_test: int = 2, aug: int = 4, canvas: int = 10):
     return build_dataset([], [], aug, 0, synthetic_tasks=n_train, synthetic_test_tasks=n_test,
                          on_error=None, canvas=canvas)
+
+
+def tiny_runner(cfg: RunConfig, seq_len: int, num_ids: int = 5, seed: int = 0, acc: Accelerator | None = None) -> Runner:
+    import torch
+    torch.manual_seed(seed)
+    model = TRM(cfg.model, seq_len)
+    return make_runner(acc or Accelerator(cpu=True), model, PuzzleEmbeddings(num_ids, cfg.model.hidden_size), cfg)
 
 
 def run_two_processes(module: str, func: str, path: str) -> None:

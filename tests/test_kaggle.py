@@ -19,10 +19,10 @@ from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata
 from arc_trm.kaggle.job import fallback_submission, run_child, submission_problems
 from arc_trm.kaggle.package import PackageOptions, package
-from arc_trm.solve.budget import L4X4, project
+from arc_trm.data.arc_format import expected_entries
+from arc_trm.infer.score import score_submission
+from arc_trm.kaggle.budget import L4X4, project
 from arc_trm.solve.predict import predict
-from arc_trm.solve.score import score_submission
-from arc_trm.solve.submission import validate
 from arc_trm.train.run import train
 
 COMPETITION = "arc-prize-2025"
@@ -114,7 +114,7 @@ def test_metadata_passes_the_kaggle_cli_checks(packaged):
 def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, tmp_path, monkeypatch):
     root = kaggle_tree(tmp_path / "kaggle", packaged)
     sub, log = run_notebook(packaged, root, monkeypatch)
-    assert submission_problems(sub, packaged["challenges"]) == [] and validate(sub) == []
+    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
     assert "submission from predict written" in log
     assert str(Path(packaged["python"]).parent.parent) in log      # arc_trm came from the packaged wheel
     # The same checkpoint, tasks and config through `predict` in this process.
@@ -128,7 +128,7 @@ def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, tmp
 def test_notebook_keeps_a_valid_complete_file_when_predict_fails(packaged, tmp_path, monkeypatch):
     root = kaggle_tree(tmp_path / "kaggle", packaged, break_checkpoint=True)
     sub, log = run_notebook(packaged, root, monkeypatch)
-    assert submission_problems(sub, packaged["challenges"]) == []
+    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
     assert sub == fallback_submission(packaged["challenges"])
     assert "keeping the fallback" in log and "checkpoint is incomplete or corrupt" in log
 
@@ -138,7 +138,7 @@ def test_notebook_keeps_a_valid_complete_file_when_time_runs_out(packaged, tmp_p
     # Enough to install and start predict, not to train and predict everything: predict stops at
     # its deadline or is stopped; either way the file on disk covers every task.
     sub, log = run_notebook(packaged, root, monkeypatch, budget_s=8.0)
-    assert submission_problems(sub, packaged["challenges"]) == []
+    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
     assert "predicting with" in log
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from arc_trm.config import load_config
 from arc_trm.data.synthetic import make_tasks, write_challenges
+from arc_trm.infer.score import score_submission
+from arc_trm.infer.submission import fallback_submission
 from arc_trm.solve.predict import predict
-from arc_trm.solve.score import score_submission
-from arc_trm.solve.submission import fallback_submission
 from arc_trm.train.run import train
 
 STEPS = 500
@@ -20,10 +20,8 @@ STEPS = 500
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("learn")
-    cfg = load_config("smoke")
-    cfg.train.max_steps = STEPS
-    cfg.train.time_limit_s = 0
-    cfg.train.eval_interval_steps = 0          # one evaluation, at the end
+    cfg = load_config("smoke", [f"train.max_steps={STEPS}", "train.time_limit_s=0",
+                                "train.eval_interval_steps=0"])   # one evaluation, at the end
     summary = train(cfg, root / "run", progress=False)
     return root, cfg, summary
 
@@ -45,7 +43,7 @@ def test_ttt_on_new_tasks_beats_no_ttt_and_copying_the_input(smoke_run):
     scores = {}
     for mode in ("off", "embeddings_then_full"):
         res = predict(root / "run", str(spec), root / f"sub_{mode}.json", overrides=[f"ttt.mode={mode}"])
-        scores[mode] = res.score
+        scores[mode] = res.score.score
     sols = {t.task_id: [o.tolist() for o in t.test_outputs] for t in new}
     copy = score_submission(fallback_submission(new), sols).score
     print(f"unseen tasks pass@2: TTT {scores['embeddings_then_full']:.3f}, no TTT {scores['off']:.3f}, "

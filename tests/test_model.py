@@ -3,18 +3,16 @@ import pytest
 import torch
 
 from arc_trm.config import load_config
+from arc_trm.infer.inference import predict_logits
 from arc_trm.model.losses import act_loss, log_stablemax, token_cross_entropy
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM, Carry, act_step, admit, dense_parameter_count
-from arc_trm.solve.inference import predict_logits
-from tests.helpers import run_two_processes, tiny_config
+from tests.helpers import run_two_processes, tiny_config, tiny_runner
 
 
 def _model(seq=16):
-    cfg = tiny_config().model
-    cfg.seq_len = seq
     torch.manual_seed(0)
-    return TRM(cfg)
+    return TRM(tiny_config().model, seq)
 
 
 def _batch(b, seq=16, ids=5):
@@ -26,7 +24,7 @@ def _batch(b, seq=16, ids=5):
 
 def test_paper_parameter_count():
     for preset in ("trm-paper-att",):
-        n = dense_parameter_count(TRM(load_config(preset).model))
+        n = dense_parameter_count(TRM(load_config(preset).model, 900))
         print(f"{preset}: {n / 1e6:.3f} M dense parameters")
         assert abs(n - 6.8e6) <= 0.1e6
 
@@ -35,11 +33,11 @@ def test_paper_parameter_count():
 @pytest.mark.parametrize("mlp_t", [False, True])
 def test_shapes(b, mlp_t):
     cfg = tiny_config().model
-    cfg.seq_len, cfg.mlp_t = 16, mlp_t
-    m = TRM(cfg)
+    cfg.mlp_t = mlp_t
+    m = TRM(cfg, 16)
     table = PuzzleEmbeddings(5, cfg.hidden_size)
     batch = _batch(b)
-    carry, out = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
+    carry, out = act_step(m, cfg, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
     assert out["logits"].shape == (b, 16, 12) and out["q_halt"].shape == (b,)
     assert carry.z_H.shape == (b, 16 + cfg.puzzle_emb_len, cfg.hidden_size)
 
@@ -55,7 +53,7 @@ def test_no_gradient_reaches_the_no_grad_cycles():
     m.f = f
     table = PuzzleEmbeddings(5, m.cfg.hidden_size)
     batch = _batch(2)
-    _, out = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
+    _, out = act_step(m, m.cfg, Carry.initial(m, batch), batch, lambda i: table.lookup(i, True), True)
     loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"])
     loss.backward()
     assert probe.grad is None
@@ -66,35 +64,37 @@ def test_no_gradient_reaches_the_no_grad_cycles():
 def test_carry_reset_on_halted_slots():
     m = _model()
     table = PuzzleEmbeddings(5, m.cfg.hidden_size)
-    b1, b2 = _batch(3), _batch(3, ids=5)
-    b2["inputs"] = b2["inputs"] + 0
-    carry, _ = act_step(m, m, Carry.initial(m, b1), b1, lambda i: table.lookup(i, False), True)
+    b1, b2 = _batch(3), _batch(4)
+    b2 = {k: v[:3] for k, v in b2.items()}            # three other samples
+    assert not torch.equal(b1["inputs"], b2["inputs"])
+    assert all(not torch.equal(b1["inputs"][i], b2["inputs"][i]) for i in range(3))
+    carry, _ = act_step(m, m.cfg, Carry.initial(m, b1), b1, lambda i: table.lookup(i, False), True)
     carry.halted = torch.tensor([True, False, False])
     carry.steps = torch.tensor([2, 1, 1], dtype=torch.int32)
     data, reset, steps = admit(carry, b2)
     assert torch.equal(data["inputs"][0], b2["inputs"][0]) and torch.equal(data["inputs"][1], b1["inputs"][1])
     assert steps.tolist() == [0, 1, 1] and reset.tolist() == [True, False, False]
-    new, _ = act_step(m, m, carry, b2, lambda i: table.lookup(i, False), True)
+    new, _ = act_step(m, m.cfg, carry, b2, lambda i: table.lookup(i, False), True)
     assert new.steps.tolist() == [1, 2, 2]
     # a reset slot starts from the initial state: same result as a fresh carry on that sample
-    fresh, _ = act_step(m, m, Carry.initial(m, b2), b2, lambda i: table.lookup(i, False), True)
+    fresh, _ = act_step(m, m.cfg, Carry.initial(m, b2), b2, lambda i: table.lookup(i, False), True)
     assert torch.allclose(new.z_H[0], fresh.z_H[0], atol=1e-5)
     assert not torch.allclose(new.z_H[1], fresh.z_H[1], atol=1e-3)
 
 
 def test_evaluation_runs_exactly_halt_max_steps():
-    m = _model()
+    runner = tiny_runner(tiny_config(), 16)
+    m, table = runner.model, runner.table
     m.eval()
     with torch.no_grad():
         m.q_head.bias.fill_(10.0)  # the halt head says "stop now" everywhere
     calls = []
     m.register_forward_hook(lambda *a: calls.append(1))
-    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
-    predict_logits(m, m, table, _batch(2))
+    predict_logits(runner, _batch(2))
     assert len(calls) == m.cfg.halt_max_steps
     # in training the same halt logits stop every slot after one step
     batch = _batch(2)
-    carry, _ = act_step(m, m, Carry.initial(m, batch), batch, lambda i: table.lookup(i, False), True)
+    carry, _ = act_step(m, m.cfg, Carry.initial(m, batch), batch, lambda i: table.lookup(i, False), True)
     assert carry.halted.all()
 
 
@@ -160,22 +160,22 @@ def test_table_extend_mean_init():
 
 
 def test_halt_early_freezes_each_answer_at_its_first_confident_step():
-    m = _model()
-    table = PuzzleEmbeddings(5, m.cfg.hidden_size)
+    runner = tiny_runner(tiny_config(), 16)
+    m, table = runner.model, runner.table
     batch = _batch(2)
     emb = lambda i: table.lookup(i, False)  # noqa: E731
     with torch.no_grad():
         m.q_head.weight.zero_()
         m.q_head.bias.fill_(-10.0)  # never confident: every step runs, the last answer counts
-        full, _ = predict_logits(m, m, table, batch, halt_early=True)
-        paper, _ = predict_logits(m, m, table, batch)
+        full, _ = predict_logits(runner, batch, halt_early=True)
+        paper, _ = predict_logits(runner, batch)
         torch.testing.assert_close(full, paper)
         m.q_head.bias.fill_(10.0)   # confident at once: the first step's answer is kept
         calls = []
         hook = m.register_forward_hook(lambda *a: calls.append(1))
-        early, q = predict_logits(m, m, table, batch, halt_early=True)
+        early, q = predict_logits(runner, batch, halt_early=True)
         hook.remove()
-        _, first = act_step(m, m, Carry.initial(m, batch), batch, emb, False)
+        _, first = act_step(m, m.cfg, Carry.initial(m, batch), batch, emb, False)
     assert len(calls) == 1  # the batch stops once every sample has halted
     torch.testing.assert_close(early, first["logits"])
     assert (q > 0).all()

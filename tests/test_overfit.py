@@ -8,10 +8,13 @@ from arc_trm.config import load_config
 from arc_trm.data.batches import TrainStream, render_examples
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.synthetic import make_tasks
+from arc_trm.config import OptimConfig
+from arc_trm.data.batches import split_batch
+from arc_trm.infer.inference import predict_logits
+from arc_trm.infer.runner import make_runner
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
-from arc_trm.solve.inference import predict_logits
-from arc_trm.train.loop import Schedule, TrainSession
+from arc_trm.train.session import Schedule, TrainSession
 
 MAX_STEPS = 1000
 
@@ -20,13 +23,12 @@ def test_tiny_cpu_overfits_a_handful_of_tasks():
     tasks = make_tasks(4, seed=0, families=["border", "colour_map", "dihedral", "fill_background"], max_side=5)
     ds = ArcDataset.build(tasks, [], n_aug=1, seed=0, canvas=6)
     cfg = load_config("tiny-cpu")
-    cfg.model.seq_len = ds.canvas ** 2
     torch.manual_seed(0)
-    core = TRM(cfg.model)
-    table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
-    stream = TrainStream(ds, 16, seed=0, translate=False)
-    session = TrainSession(Accelerator(cpu=True), core, table, stream,
-                           Schedule(lr=1e-3, puzzle_emb_lr=1e-2, warmup_steps=20, total_steps=MAX_STEPS), seed=0)
+    core = TRM(cfg.model, ds.canvas ** 2)
+    runner = make_runner(Accelerator(cpu=True), core, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
+    stream = TrainStream(ds, 16, seed=0, translation="none")
+    optim = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=20, ema=False)
+    session = TrainSession(runner, stream, Schedule(optim, MAX_STEPS), split_batch(16, 1), seed=0)
     rows = ds.demo_rows()
     plans = ds.table.task_start[ds.ex_task[rows]]  # each task's identity view
     batch = {k: torch.from_numpy(v) for k, v in render_examples(ds, rows, plans).items()}
@@ -35,7 +37,7 @@ def test_tiny_cpu_overfits_a_handful_of_tasks():
     while session.progress.step < MAX_STEPS:
         for _ in range(50):
             session.step()
-        logits, _ = predict_logits(session.model, core, table, batch, halt_early=True)
+        logits, _ = predict_logits(runner, batch, halt_early=True)
         exact = ((logits.argmax(-1) == labels) | (labels < 0)).all(-1).float().mean().item()
         history.append((session.progress.step, exact))
         if exact == 1.0:

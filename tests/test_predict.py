@@ -3,11 +3,11 @@ import pytest
 
 from arc_trm.data.batches import PredictionViews, render_examples
 from arc_trm.data.ingest import build_dataset
-from arc_trm.solve.evaluate import submission_from
-from arc_trm.solve.inference import ViewPredictions
-from arc_trm.solve.score import score_submission
-from arc_trm.solve.submission import validate
-from arc_trm.solve.vote import Candidate, InputCandidates, collect, grid_key
+from arc_trm.data.arc_format import submission_problems
+from arc_trm.infer.inference import ViewPredictions
+from arc_trm.infer.score import score_submission
+from arc_trm.infer.submission import expected_entries, submission_from
+from arc_trm.infer.vote import Candidate, InputCandidates, choose_attempts, collect, grid_key
 
 
 def _fake_predictions(ds, right_fraction=1.0, seed=0):
@@ -38,7 +38,7 @@ def test_fake_perfect_model_scores_100_on_arc1_eval():
     cands = collect(ds, _fake_predictions(ds), score_logprobs=False)
     tasks = ds.test_tasks()
     sub, _ = submission_from(tasks, cands, "vote")
-    assert not validate(sub, tasks)
+    assert not submission_problems(sub, expected_entries(tasks))
     sols = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks}
     assert len(sols) == 400
     assert score_submission(sub, sols).score == 1.0
@@ -103,8 +103,19 @@ def test_score_agrees_with_independent_implementation():
 
 def test_validator_rejects_bad_submissions():
     good = {"t": [{"attempt_1": [[1]], "attempt_2": [[2, 3]]}]}
-    assert validate(good) == []
-    assert validate({"t": [{"attempt_1": [[1]]}]})
-    assert validate({"t": [{"attempt_1": [[10]], "attempt_2": [[1]]}]})
-    assert validate({"t": [{"attempt_1": [[1], [1, 2]], "attempt_2": [[1]]}]})
-    assert validate({"t": [{"attempt_1": [[1]] * 31, "attempt_2": [[1]]}]})
+    assert submission_problems(good) == []
+    assert submission_problems({"t": [{"attempt_1": [[1]]}]})
+    assert submission_problems({"t": [{"attempt_1": [[10]], "attempt_2": [[1]]}]})
+    assert submission_problems({"t": [{"attempt_1": [[1], [1, 2]], "attempt_2": [[1]]}]})
+    assert submission_problems({"t": [{"attempt_1": [[1]] * 31, "attempt_2": [[1]]}]})
+    assert submission_problems([good]) and submission_problems({"t": []})
+    assert submission_problems(good, {"t": 2}) == ["t: 1 entries for 2 test inputs"]
+    assert submission_problems(good, {"u": 1}) == ["u: missing"]
+
+
+def test_second_attempt_differs_from_the_first_when_anything_else_exists():
+    inp = np.array([[1, 2]], np.uint8)
+    a, b = np.array([[3]], np.uint8), np.array([[4]], np.uint8)
+    assert [x.tolist() for x in choose_attempts([a, b], inp)] == [[[3]], [[4]]]
+    assert [x.tolist() for x in choose_attempts([a], inp)] == [[[3]], [[1, 2]]]   # the input, not a again
+    assert [x.tolist() for x in choose_attempts([], inp)] == [[[1, 2]], [[1, 2]]]

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from arc_trm.cli import main
+from arc_trm.config import set_fields
+from arc_trm.data.arc_format import submission_problems
 from arc_trm.data.synthetic import make_tasks, write_challenges
+from arc_trm.infer.submission import read
 from arc_trm.solve.predict import predict
-from arc_trm.solve.submission import read, validate
 from arc_trm.train.run import train
 from tests.helpers import run_two_processes, tiny_config
 
@@ -17,12 +19,10 @@ from tests.helpers import run_two_processes, tiny_config
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    cfg = tiny_config(max_steps=2, eval_interval_steps=0, max_eval_views=2)
-    cfg.data.synthetic_tasks, cfg.data.synthetic_test_tasks, cfg.data.augmentations = 3, 1, 2
-    cfg.ttt.embedding_steps = cfg.ttt.full_steps = 2
-    cfg.ttt.augmentations = 2
-    cfg.ttt.global_batch_size = 4
-    cfg.predict.views_per_input = 3
+    cfg = set_fields(tiny_config(max_steps=2, eval_interval_steps=0, max_eval_views=2),
+                     {"data.synthetic_tasks": 3, "data.synthetic_test_tasks": 1, "data.augmentations": 2,
+                      "ttt.embedding_steps": 2, "ttt.full_steps": 2, "ttt.augmentations": 2,
+                      "ttt.global_batch_size": 4, "predict.views_per_input": 3})
     train(cfg, root / "run", progress=False)
     tasks = make_tasks(4, seed=5, prefix="new")
     write_challenges(tasks, root / "new_challenges.json", with_solutions=False)
@@ -34,14 +34,14 @@ def run_dir(tmp_path_factory):
 
 def _check(sub, root):
     raw = json.loads((root / "new_challenges.json").read_text())
-    assert validate(sub) == []
+    assert submission_problems(sub) == []
     assert set(sub) == set(raw)
     for tid, task in raw.items():
         assert len(sub[tid]) == len(task["test"])
 
 
 def test_bad_task_and_raising_task_still_give_complete_valid_file(run_dir, monkeypatch):
-    from arc_trm.solve.vote import InputCandidates
+    from arc_trm.infer.vote import InputCandidates
 
     real = InputCandidates.ranked
 
@@ -54,23 +54,34 @@ def test_bad_task_and_raising_task_still_give_complete_valid_file(run_dir, monke
     assert any("broken" in e for e in res.skipped)
     assert any("new0050001" in e and "selection blew up" in e for e in res.skipped)
     _check(read(run_dir / "a.json"), run_dir)
-    assert read(run_dir / "a.json")["broken"][1] == {"attempt_1": [[0]], "attempt_2": [[0]]}
+    # the malformed task still answers each readable test input with itself, as the notebook does
+    assert read(run_dir / "a.json")["broken"][1] == {"attempt_1": [[2]], "attempt_2": [[2]]}
 
 
 def test_nan_model_output(run_dir, monkeypatch):
-    from arc_trm.train import checkpoint
+    """A model whose outputs are all NaN predicts nothing decodable: every task keeps a valid
+    answer (the fallback), and the poisoned model really ran (its views were predicted)."""
+    from arc_trm.model import checkpoint
 
-    real = checkpoint.load
+    real, poisoned_models = checkpoint.load, []
 
     def poisoned(*a, **k):
         ck = real(*a, **k)
         with torch.no_grad():
             for p in ck.model.parameters():
                 p.fill_(float("nan"))
+        poisoned_models.append(ck.model)
         return ck
     monkeypatch.setattr(checkpoint, "load", poisoned)
-    predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "b.json", ["ttt.mode=\"off\""])
-    _check(read(run_dir / "b.json"), run_dir)
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "b.json", ["ttt.mode=\"off\""])
+    sub = read(run_dir / "b.json")
+    _check(sub, run_dir)
+    assert len(poisoned_models) == 1 and res.metrics["views"] > 0
+    assert all(torch.isnan(p).all() for p in poisoned_models[0].parameters())
+    raw = json.loads((run_dir / "new_challenges.json").read_text())
+    for tid, task in raw.items():      # nothing decodes from NaN logits: the test inputs come back
+        if tid != "broken":
+            assert [e["attempt_1"] for e in sub[tid]] == [t["input"] for t in task["test"]]
 
 
 def test_time_budget_expiring(run_dir):
@@ -100,10 +111,12 @@ def test_two_processes_predict_what_one_process_predicts(run_dir):
 
 def test_fit_steps_shrinks_every_phase_alike():
     from arc_trm.solve.ttt import fit_steps
-    assert fit_steps([100, 100], step_s=0.1, seconds=100) == [100, 100]
-    assert fit_steps([100, 300], step_s=0.1, seconds=10) == [25, 75]
-    assert fit_steps([0, 50], step_s=1.0, seconds=5) == [0, 5]
-    assert fit_steps([10, 10], step_s=1.0, seconds=0) == [1, 1]
+    assert fit_steps([100, 100], [0.1, 0.1], seconds=100) == [100, 100]
+    assert fit_steps([100, 300], [0.1, 0.1], seconds=10) == [25, 75]
+    assert fit_steps([0, 50], [1.0, 1.0], seconds=5) == [0, 5]
+    assert fit_steps([10, 10], [1.0, 1.0], seconds=0) == [1, 1]
+    # a dearer second phase (full fine-tune) is counted at its own cost: 100 x 0.1 + 100 x 0.3 = 40 s
+    assert fit_steps([100, 100], [0.1, 0.3], seconds=20) == [50, 50]
 
 
 def test_time_budget_plans_both_ttt_phases(run_dir):
@@ -112,7 +125,7 @@ def test_time_budget_plans_both_ttt_phases(run_dir):
     res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / "e.json",
                   ["ttt.embedding_steps=100000", "ttt.full_steps=100000"], time_budget_s=6.0)
     _check(read(run_dir / "e.json"), run_dir)
-    steps = res.timings["ttt_steps"]
+    steps = res.timings["ttt"]["steps"]
     print(f"TTT steps within a 6 s budget: {steps}; ttt {res.timings['ttt_s']:.1f}s, total {res.timings['total_s']:.1f}s")
     assert steps["embeddings"] > 1 and steps["full"] > 1
     assert steps["full"] >= steps["embeddings"] // 2
@@ -129,6 +142,6 @@ def test_bad_tasks_in_a_folder_still_get_entries(run_dir, tmp_path):
                                                     "test": [{"input": [[1]]}, {"input": [[2]]}]}))
     res = predict(run_dir / "run", str(folder), tmp_path / "f.json", ["ttt.mode=\"off\""])
     sub = read(tmp_path / "f.json")
-    assert validate(sub) == [] and set(sub) == set(list(good)[:2]) | {"unreadable", "ragged"}
+    assert submission_problems(sub) == [] and set(sub) == set(list(good)[:2]) | {"unreadable", "ragged"}
     assert len(sub["ragged"]) == 2 and len(sub["unreadable"]) == 1
     assert any("unreadable" in e for e in res.skipped) and any("ragged" in e for e in res.skipped)

@@ -5,79 +5,108 @@ import torch
 from accelerate import Accelerator
 
 from arc_trm.cli import main
-from arc_trm.data.batches import TrainStream
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
-from arc_trm.train.checkpoint import load
-from arc_trm.train.loop import Schedule, TrainSession
+from arc_trm.config import OptimConfig, set_fields
+from arc_trm.data.batches import TrainStream, split_batch
+from arc_trm.model.checkpoint import load
 from arc_trm.train.run import train
-from tests.helpers import run_two_processes, tiny_config, tiny_dataset
+from arc_trm.train.session import Schedule, TrainSession
+from tests.helpers import run_two_processes, tiny_config, tiny_dataset, tiny_runner
+
+OPTIM = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=2, lr_min_ratio=0.1, ema_rate=0.9)
 
 
-def _session(acc, ds, cfg, seed=0):
-    cfg.model.seq_len = ds.canvas ** 2
-    torch.manual_seed(seed)
-    core = TRM(cfg.model)
-    table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
-    stream = TrainStream(ds, cfg.train.global_batch_size, seed, acc.process_index, acc.num_processes)
-    sched = Schedule(1e-3, 1e-2, 2, 20, 0.1)
-    return TrainSession(acc, core, table, stream, sched, seed, ema_rate=0.9)
+def _session(acc, ds, cfg, seed=0, micro=0, batch=None):
+    runner = tiny_runner(cfg, ds.canvas ** 2, ds.num_puzzle_ids, seed, acc)
+    batch = batch or cfg.train.global_batch_size
+    stream = TrainStream(ds, batch, seed, acc.process_index, acc.num_processes)
+    return TrainSession(runner, stream, Schedule(OPTIM, 20), split_batch(batch, acc.num_processes, micro), seed)
+
+
+def _steps(s, n):
+    """Run ``n`` steps, reading the metrics after each (as a log interval of 1 does)."""
+    out = []
+    for _ in range(n):
+        s.step()
+        out.append(s.pop_metrics())
+    return out
+
+
+def _snapshot(s, losses):
+    return {"w": {k: v.clone() for k, v in s.model.state_dict().items()}, "t": s.table.weight.clone(),
+            "ema": {k: v.clone() for k, v in s.ema.shadow.items()}, "losses": losses}
 
 
 def _world_worker(path):
     acc = Accelerator(cpu=True)
-    ds = tiny_dataset()
-    s = _session(acc, ds, tiny_config())
-    losses = [s.step()["loss"] for _ in range(4)]
+    s = _session(acc, tiny_dataset(), tiny_config())
+    losses = [m["loss"] for m in _steps(s, 4)]
     if acc.is_main_process:
-        torch.save({"w": {k: v.clone() for k, v in s.core.state_dict().items()}, "t": s.table.weight.clone(),
-                    "losses": losses}, path)
+        torch.save(_snapshot(s, losses), path)
 
 
-def test_two_processes_equal_one_process(tmp_path):
+def _assert_same(a, b, rtol=1e-4, atol=1e-5):
+    np.testing.assert_allclose(a["losses"], b["losses"], rtol=rtol)
+    for k, v in a["w"].items():
+        torch.testing.assert_close(v, b["w"][k], rtol=rtol, atol=atol)
+    for k, v in a["ema"].items():
+        torch.testing.assert_close(v, b["ema"][k], rtol=rtol, atol=atol)
+    torch.testing.assert_close(a["t"], b["t"], rtol=rtol, atol=atol)
+
+
+def test_two_processes_and_micro_batches_equal_one_process(tmp_path):
+    """The same global batch of 8, computed as 1 process x 8, 1 process x 2 micro-batches of 4,
+    1 process x 4 micro-batches of 2, and 2 gloo processes x 4: same losses, weights, EMA and
+    embedding rows."""
     run_two_processes("tests.test_train", "_world_worker", str(tmp_path / "two.pt"))
     two = torch.load(tmp_path / "two.pt")
-    acc = Accelerator(cpu=True)
-    s = _session(acc, tiny_dataset(), tiny_config())
-    losses = [s.step()["loss"] for _ in range(4)]
-    np.testing.assert_allclose(losses, two["losses"], rtol=1e-4)
-    for k, v in s.core.state_dict().items():
-        torch.testing.assert_close(v, two["w"][k], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(s.table.weight, two["t"], rtol=1e-4, atol=1e-5)
-    assert (s.table.weight != 0).any()
+    runs = {}
+    for micro in (0, 4, 2):
+        s = _session(Accelerator(cpu=True), tiny_dataset(), tiny_config(), micro=micro)
+        runs[micro] = _snapshot(s, [m["loss"] for m in _steps(s, 4)])
+        s.close()
+    assert (runs[0]["t"] != 0).any()
+    for micro in (4, 2):
+        _assert_same(runs[micro], runs[0])
+    _assert_same(two, runs[0])
+    # and the test is not vacuous: a different global batch gives other numbers
+    other = _session(Accelerator(cpu=True), tiny_dataset(), tiny_config(), batch=4)
+    assert not np.allclose([m["loss"] for m in _steps(other, 4)], runs[0]["losses"], rtol=1e-3)
 
 
 def test_resume_equals_uninterrupted(tmp_path):
     ds = tiny_dataset()
-    full = _session(Accelerator(cpu=True), ds, tiny_config())
-    want = [full.step() for _ in range(6)]
-    first = _session(Accelerator(cpu=True), ds, tiny_config())
-    got = [first.step() for _ in range(3)]
+    full = _session(Accelerator(cpu=True), ds, tiny_config(), micro=4)
+    want = _steps(full, 6)
+    first = _session(Accelerator(cpu=True), ds, tiny_config(), micro=4)
+    got = _steps(first, 3)
     first.save_state(tmp_path / "state")
-    second = _session(Accelerator(cpu=True), ds, tiny_config(), seed=0)
+    second = _session(Accelerator(cpu=True), ds, tiny_config(), seed=0, micro=4)
     second.load_state(tmp_path / "state")
     assert second.progress.step == 3
-    got += [second.step() for _ in range(3)]
+    got += _steps(second, 3)
     assert [g["step"] for g in got] == [w["step"] for w in want]
     assert [g["lr"] for g in got] == [w["lr"] for w in want]
     np.testing.assert_allclose([g["loss"] for g in got], [w["loss"] for w in want], rtol=1e-5)
-    for k, v in full.core.state_dict().items():
-        torch.testing.assert_close(second.core.state_dict()[k], v)
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[k], v)
+    torch.testing.assert_close(second.table.weight, full.table.weight)
+    for k, v in full.ema.shadow.items():
+        torch.testing.assert_close(second.ema.shadow[k], v)
 
 
 def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
-    cfg = tiny_config(max_steps=6, eval_interval_steps=3, save_every_steps=2, max_eval_views=2)
-    cfg.data.synthetic_tasks, cfg.data.synthetic_test_tasks, cfg.data.augmentations = 3, 2, 3
+    cfg = set_fields(tiny_config(max_steps=6, eval_interval_steps=3, save_every_steps=2, max_eval_views=2),
+                     {"data.synthetic_tasks": 3, "data.synthetic_test_tasks": 2, "data.augmentations": 3})
     summary = train(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert summary["steps"] == 6
-    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/session.pt"):
+    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/custom_checkpoint_0.pkl"):
         assert (run / p).exists(), p
     evals = [orjson.loads(line) for line in (run / "metrics.jsonl").read_bytes().splitlines() if b'"eval"' in line]
     assert [e["step"] for e in evals] == [3, 6]
     assert (run / "evals" / "step_0000006" / "submission.json").is_file()
     ck = load(run)
-    assert ck.table.num_ids == ck.puzzles.end and ck.cfg.model.seq_len == cfg.data.canvas ** 2
+    assert ck.table.num_ids == ck.puzzles.end and ck.model.seq_len == cfg.data.canvas ** 2
     # running again resumes at the end: nothing more to do
     again = train(cfg, run, progress=False)
     assert again["steps"] == 6
@@ -87,18 +116,11 @@ def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
     assert main(["plot", str(tmp_path)]) == 2
 
 
-def test_bad_global_batch_is_a_clear_error(tmp_path):
+def test_bad_global_or_micro_batch_is_a_clear_error():
     from arc_trm.errors import ArcTrmError
 
-    cfg = tiny_config(global_batch_size=7, max_steps=1)
-    cfg.data.synthetic_tasks, cfg.data.synthetic_test_tasks = 2, 1
-
-    class Two:
-        num_processes = 2
-        is_main_process = True
-        process_index = 0
-
-        def wait_for_everyone(self):
-            pass
-    with pytest.raises(ArcTrmError, match="not divisible"):
-        train(cfg, tmp_path / "r", accelerator=Two(), progress=False)
+    with pytest.raises(ArcTrmError, match="not divisible by 2 processes"):
+        split_batch(7, 2)
+    with pytest.raises(ArcTrmError, match="micro-batch 3 does not divide the per-process batch 8"):
+        split_batch(16, 2, 3)
+    assert split_batch(768, 4, 48).accumulation == 4

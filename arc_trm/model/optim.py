@@ -7,12 +7,15 @@ import math
 from adam_atan2_pytorch import AdamAtan2
 from torch import nn
 
+from arc_trm.config import OptimConfig
 
-def dense_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> AdamAtan2:
+
+def dense_optimizer(model: nn.Module, o: OptimConfig) -> AdamAtan2:
     """Adam-atan2 in the paper's form: update = atan2(m̂, √v̂) (a = b = 1), weight decay
-    applied as w ← w·(1 − lr·wd)."""
+    applied as w ← w·(1 − lr·wd). The LR is set before every step from the schedule."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return AdamAtan2(params, lr=max(lr, 1e-12), betas=betas, weight_decay=weight_decay, a=1.0, b=1.0)
+    return AdamAtan2(params, lr=max(o.lr, 1e-12), betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+                     a=1.0, b=1.0)
 
 
 def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float) -> float:

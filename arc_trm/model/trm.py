@@ -18,24 +18,28 @@ import torch
 from torch import nn
 
 from arc_trm.config import ModelConfig
+from arc_trm.data.canvas import VOCAB_SIZE
 from arc_trm.model.layers import Block, Linear, RotaryEmbedding, trunc_normal_
 
 
 class TRM(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """``seq_len`` is the canvas's cell count (900 for the paper's 30×30), a property of the
+    dataset the model is trained on, not a model setting."""
+
+    def __init__(self, cfg: ModelConfig, seq_len: int):
         super().__init__()
         self.cfg = cfg
+        self.seq_len = seq_len
         d = cfg.hidden_size
-        self.seq_total = cfg.seq_len + cfg.puzzle_emb_len
+        self.seq_total = seq_len + cfg.puzzle_emb_len
         self.embed_scale = math.sqrt(d)
-        self.embed_tokens = nn.Parameter(trunc_normal_(torch.empty(cfg.vocab_size, d), std=1 / self.embed_scale))
+        self.embed_tokens = nn.Parameter(trunc_normal_(torch.empty(VOCAB_SIZE, d), std=1 / self.embed_scale))
         self.embed_pos = (nn.Parameter(trunc_normal_(torch.empty(self.seq_total, d), std=1 / self.embed_scale))
                           if cfg.pos_encoding == "learned" else None)
         self.rope = (RotaryEmbedding(d // cfg.num_heads, self.seq_total, cfg.rope_theta)
                      if cfg.pos_encoding == "rope" else None)
-        self.layers = nn.ModuleList(Block(d, cfg.num_heads, cfg.expansion, self.seq_total, cfg.mlp_t, cfg.rms_norm_eps)
-                                    for _ in range(cfg.num_layers))
-        self.lm_head = Linear(d, cfg.vocab_size)
+        self.layers = nn.ModuleList(Block(cfg, self.seq_total) for _ in range(cfg.num_layers))
+        self.lm_head = Linear(d, VOCAB_SIZE)
         self.q_head = Linear(d, 1, bias=True)
         with torch.no_grad():  # halting starts near "don't halt", as in the reference
             self.q_head.weight.zero_()
@@ -125,20 +129,19 @@ def admit(carry: Carry, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch
     return data, h, steps
 
 
-def act_step(model, core: TRM, carry: Carry, batch: dict[str, torch.Tensor], puzzle_emb_of,
+def act_step(forward, cfg: ModelConfig, carry: Carry, batch: dict[str, torch.Tensor], puzzle_emb_of,
              training: bool, min_halt_steps: torch.Tensor | None = None):
-    """Run one ACT step through ``model`` (the TRM, possibly DDP-wrapped; ``core`` is the bare
-    module for its config). ``puzzle_emb_of(ids)`` returns the embedding rows to use.
+    """Run one ACT step through ``forward`` (a :class:`TRM`, or the same module DDP-wrapped or
+    compiled), with ``cfg`` its model config. ``puzzle_emb_of(ids)`` returns the embedding rows.
 
     Training: a slot halts when the halting logit is positive (and it has taken at least its
     exploration minimum) or at ``halt_max_steps``. Evaluation halts only at ``halt_max_steps``
     so a batch stays in lock-step.
     Returns (new carry, outputs dict with logits/q_halt/puzzle_emb/data).
     """
-    cfg = core.cfg
     data, reset, steps = admit(carry, batch)
     emb = puzzle_emb_of(data["puzzle_ids"])
-    z_H, z_L, logits, q_halt = model(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    z_H, z_L, logits, q_halt = forward(carry.z_H, carry.z_L, reset, data["inputs"], emb)
     with torch.no_grad():
         steps = steps + 1
         halted = steps >= cfg.halt_max_steps

@@ -1,10 +1,16 @@
 """Test-time training (TTT) for tasks the checkpoint has never seen.
 
-Their augmented copies get new embedding rows (initialised from the mean of the trained rows);
+Their augmented copies get embedding rows initialised from the mean of the trained rows;
 training uses their demonstration pairs only, through the same :class:`TrainSession` as
-pre-training. Modes: ``embeddings`` (dense weights frozen), ``full`` (everything from the
-start), ``embeddings_then_full`` (embeddings first, then all weights: the schedule that worked
-best in public reports).
+pre-training, with the ``[ttt]`` table's batch and ``[ttt.optim]`` settings. Modes:
+``embeddings`` (dense weights frozen), ``full`` (everything from the start),
+``embeddings_then_full`` (embeddings first, then all weights: the schedule that worked best in
+public reports).
+
+With a deadline, the first steps of the first phase are timed and every phase is shrunk by one
+factor to fit (a phase that trains the dense weights costs more per step than one that does
+not: the FLOP ratio converts one rate into the other); the second phase times itself again and
+refits to what is left.
 """
 
 from __future__ import annotations
@@ -16,78 +22,87 @@ import torch
 from tqdm.auto import tqdm
 
 from arc_trm.config import TTTConfig
-from arc_trm.data.batches import TrainStream
+from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
-from arc_trm.train.loop import Schedule, TrainSession, any_process
+from arc_trm.infer.runner import Runner
+from arc_trm.model.flops import train_example_flops
+from arc_trm.train.session import Schedule, TrainSession
 
-
-def phases(cfg: TTTConfig) -> list[tuple[str, int]]:
-    return {"off": [], "embeddings": [("embeddings", cfg.embedding_steps)],
-            "full": [("full", cfg.full_steps)],
-            "embeddings_then_full": [("embeddings", cfg.embedding_steps), ("full", cfg.full_steps)]}[cfg.mode]
-
-
-# Steps timed at the start of TTT to plan the rest when there is a deadline.
+# Steps timed at the start of a phase to plan the rest when there is a deadline (the first one
+# warms up and is not counted).
 PROBE_STEPS = 3
 
 
-def fit_steps(phase_steps: list[int], step_s: float, seconds: float) -> list[int]:
+def fit_steps(phase_steps: list[int], step_s: list[float], seconds: float) -> list[int]:
     """Scale every phase by one factor so that all of them fit ``seconds`` (never up): a deadline
-    must shorten both phases of ``embeddings_then_full``, not let the first eat the second."""
-    total = sum(phase_steps)
-    if total == 0 or step_s * total <= seconds:
+    must shorten both phases of ``embeddings_then_full`` alike, not let the first eat the second.
+    ``step_s``: seconds per step of each phase."""
+    cost = sum(n * s for n, s in zip(phase_steps, step_s))
+    if cost == 0 or cost <= seconds:
         return list(phase_steps)
-    f = max(seconds, 0.0) / (step_s * total)
+    f = max(seconds, 0.0) / cost
     return [max(1, int(n * f)) if n > 0 else 0 for n in phase_steps]
 
 
-def test_time_train(accelerator, core: TRM, table: PuzzleEmbeddings, ds: ArcDataset, task_mask: np.ndarray,
-                    cfg: TTTConfig, seed: int, deadline: float | None = None, log=None) -> dict:
-    """Train in place (``core`` and ``table`` are updated). Returns steps run per phase."""
-    done = {}
+def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
+                    translation: str = "fixed", deadline: float | None = None, log=None,
+                    progress: bool = True) -> dict:
+    """Train ``runner``'s model and table in place on the tasks of ``task_mask``. Returns
+    ``{"steps": {phase: steps run}, "seconds_per_step": {phase: measured}}``."""
+    done: dict = {}
+    rates: dict[str, float] = {}
     if not task_mask.any():
-        return done
-    world = accelerator.num_processes
-    batch = max(world, cfg.global_batch_size // world * world)
-    plan = [(name, steps) for name, steps in phases(cfg) if steps > 0]
+        return {"steps": done, "seconds_per_step": rates}
+    acc = runner.acc
+    split = split_batch(cfg.global_batch_size, acc.num_processes, cfg.micro_batch_size, "ttt.global_batch_size")
+    m, canvas = runner.model.cfg, ds.canvas
+    cost = {"embeddings": train_example_flops(m, canvas, weight_grads=False),
+            "full": train_example_flops(m, canvas, weight_grads=True)}
+    plan = [[name, steps] for name, steps in cfg.phases() if steps > 0]
     for k, (name, steps) in enumerate(plan):
-        stream = TrainStream(ds, batch, seed, accelerator.process_index, world, task_mask=task_mask)
-        sched = Schedule(cfg.lr, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps, 1.0, cfg.weight_decay,
-                         0.0, train_dense=(name == "full"))
-        session = TrainSession(accelerator, core, table, stream, sched, seed)
-        bar = tqdm(total=steps, desc=f"ttt:{name}", disable=not accelerator.is_main_process, unit="step")
+        stream = TrainStream(ds, split.global_batch, seed, acc.process_index, acc.num_processes,
+                             translation=translation, task_mask=task_mask)
+        session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
+        bar = tqdm(total=steps, desc=f"ttt:{name}", disable=not (acc.is_main_process and progress), unit="step",
+                   dynamic_ncols=True)
         ran, t_probe = 0, 0.0
-        while ran < steps:
-            if ran == 1:
-                t_probe = time.time()
-            m = session.step()
-            ran += 1
-            bar.update(1)
-            if deadline is not None and k == 0 and ran == min(PROBE_STEPS, steps) and ran > 1:
-                # Time a step (the first one warms up), agree on it across ranks, fit every phase.
-                step_s = (time.time() - t_probe) / (ran - 1)
-                if world > 1:
-                    step_s = float(accelerator.reduce(torch.tensor([step_s], device=accelerator.device), "max").item())
-                left = [steps - ran] + [n for _, n in plan[1:]]
-                fitted = fit_steps(left, step_s, deadline - time.time())
-                steps = ran + fitted[0]
-                plan[1:] = [(n, s) for (n, _), s in zip(plan[1:], fitted[1:])]   # in place: the loop reads it
-                session.schedule.total_steps = steps
-                bar.total = steps
-                bar.refresh()
-            if ran % 10 == 0:
-                bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}")
-                if log is not None:
-                    log({"kind": f"ttt_{name}", **m})
-            if deadline is not None and any_process(accelerator, time.time() > deadline):
-                break
-        bar.close()
-        table.weight = session.table.weight
-        for p in core.parameters():
+        try:
+            while ran < steps:
+                if ran == 1:
+                    session.pop_metrics()              # wait for the warm-up step before timing
+                    t_probe = time.time()
+                session.step()
+                ran += 1
+                bar.update(1)
+                if deadline is not None and ran == min(PROBE_STEPS, steps) and ran > 1:
+                    session.pop_metrics()
+                    step_s = (time.time() - t_probe) / (ran - 1)
+                    if acc.num_processes > 1:   # every process must plan the same steps
+                        step_s = float(acc.reduce(torch.tensor([step_s], device=acc.device), "max").item())
+                    rates[name] = step_s
+                    later = [n for n, _ in plan[k + 1:]]
+                    per_step = [step_s] + [step_s * cost[n] / cost[name] for n in later]
+                    fitted = fit_steps([steps - ran] + [s for _, s in plan[k + 1:]], per_step, deadline - time.time())
+                    steps = ran + fitted[0]
+                    for entry, n in zip(plan[k + 1:], fitted[1:]):
+                        entry[1] = n
+                    session.schedule.total_steps = steps
+                    bar.total = steps
+                    bar.refresh()
+                if ran % 10 == 0 or ran == steps:
+                    met = session.pop_metrics()
+                    bar.set_postfix(loss=f"{met['loss']:.3f}", exact=f"{met['exact_accuracy']:.2f}")
+                    if log is not None:
+                        log({"kind": f"ttt_{name}", **met})
+                if deadline is not None and runner.stop_agreed(time.time() > deadline):
+                    break
+        finally:
+            bar.close()
+            session.close()
+        for p in runner.model.parameters():
             p.requires_grad_(True)
+        runner.forward = runner.model
         done[name] = ran
-        if deadline is not None and any_process(accelerator, time.time() > deadline):
+        if deadline is not None and runner.stop_agreed(time.time() > deadline):
             break
-    return done
+    return {"steps": done, "seconds_per_step": rates}

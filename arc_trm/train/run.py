@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from contextlib import nullcontext
@@ -14,23 +15,24 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from arc_trm.config import RunConfig
-from arc_trm.data.batches import TrainStream
+from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
 from arc_trm.data.tasks import report_error
 from arc_trm.errors import ArcTrmError
+from arc_trm.infer.evaluate import evaluate
+from arc_trm.infer.runner import Runner, make_accelerator, make_runner
+from arc_trm.infer.submission import write as write_submission
+from arc_trm.model import checkpoint
+from arc_trm.model.memory import check_fits
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import TRM
-from arc_trm.solve.evaluate import evaluate
-from arc_trm.solve.submission import write_atomic
-from arc_trm.train import checkpoint
-from arc_trm.train.loop import Schedule, TrainSession, any_process, default_mixed_precision
 from arc_trm.train.metrics import MetricLog, plot_curves
+from arc_trm.train.run_folder import check_resume_config, locked, save_config
+from arc_trm.train.session import Schedule, TrainSession
 
-
-def make_accelerator(cfg: RunConfig, log_with: str | None = None, project_dir: Path | None = None) -> Accelerator:
-    return Accelerator(mixed_precision=default_mixed_precision(cfg.train.mixed_precision),
-                       log_with=log_with, project_dir=str(project_dir) if project_dir else None)
+# What `--fresh` clears: everything a previous run wrote into the folder (the dataset stays).
+RUN_OUTPUTS = ("state", "best", "last", "evals", "metrics.jsonl", "best_score.json", "curves.png", "config.json")
 
 
 def prepare_dataset(cfg: RunConfig, acc: Accelerator, out_dir: Path, dataset: Path | None) -> ArcDataset:
@@ -63,10 +65,11 @@ def eval_every(cfg: RunConfig, stream: TrainStream) -> int:
 
 
 class _StopFlag:
-    """SIGTERM/SIGINT ask the loop to save and stop at the end of the current step."""
+    """SIGTERM/SIGINT ask the loop to save and stop at its next check; the signal is kept so the
+    command can exit as the shell expects (130 for SIGINT, 143 for SIGTERM)."""
 
     def __init__(self):
-        self.stop = False
+        self.signum = 0
         self._old = {}
 
     def __enter__(self):
@@ -78,71 +81,113 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        self.stop = True
+        self.signum = signum
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
 
+def _init_from(source: Path, model: TRM, table: PuzzleEmbeddings, ds: ArcDataset, cfg: RunConfig) -> str:
+    """Start from a checkpoint's weights, and its rows for the plans it knows (new tasks' rows
+    start at the mean of the trained rows)."""
+    ck = checkpoint.load(source)
+    if ck.cfg.model != cfg.model or ck.canvas != ds.canvas:
+        diff = [k for k, v in vars(cfg.model).items() if getattr(ck.cfg.model, k) != v]
+        what = ", ".join(f"model.{k} ({getattr(ck.cfg.model, k)!r} there, {getattr(cfg.model, k)!r} here)"
+                         for k in diff[:4]) or f"canvas ({ck.canvas} there, {ds.canvas} here)"
+        raise ArcTrmError(f"--init-from checkpoint has another architecture: {what}; use its model preset",
+                          source=str(ck.folder))
+    model.load_state_dict(ck.model.state_dict())
+    rows, known = checkpoint.embedding_rows(ck, ds.table)
+    table.weight = rows
+    return f"initialised from {ck.folder} ({int(known.sum())} of {len(known)} tasks known)"
+
+
 def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bool = True,
-          log_with: str | None = None, accelerator: Accelerator | None = None, progress: bool = True) -> dict:
-    """Train and return a summary (steps, best pass@2, paths)."""
+          log_with: str | None = None, accelerator: Accelerator | None = None, progress: bool = True,
+          init_from: Path | None = None) -> dict:
+    """Train and return a summary (steps, best pass@2, paths; ``signal`` when stopped by one)."""
     out_dir = Path(out_dir)
     acc = accelerator or make_accelerator(cfg, log_with, out_dir)
-    if acc.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    with locked(out_dir, enabled=acc.is_main_process):
+        return _train(cfg, out_dir, dataset, resume, log_with, acc, progress, init_from)
+
+
+def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, log_with: str | None,
+           acc: Accelerator, progress: bool, init_from: Path | None) -> dict:
+    main = acc.is_main_process
+    state_dir = out_dir / "state"
+    if (state_dir / "session.pt").is_file() and resume:
+        raise ArcTrmError("this run's saved state was written by an older arc-trm and cannot be resumed; "
+                          "predict from its best/ or last/, or start over with --fresh", source=str(out_dir))
+    if resume:
+        check_resume_config(out_dir, cfg)
+    elif main:
+        for name in RUN_OUTPUTS:
+            path = out_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    acc.wait_for_everyone()
     set_seed(cfg.train.seed)
     ds = prepare_dataset(cfg, acc, out_dir, dataset)
-    cfg.model.seq_len = ds.canvas ** 2
-    cfg.model.vocab_size = int(ds.manifest["vocab_size"])
-    if cfg.train.global_batch_size % acc.num_processes:
-        raise ArcTrmError(f"global batch {cfg.train.global_batch_size} is not divisible by "
-                          f"{acc.num_processes} processes")
+    split = split_batch(cfg.train.global_batch_size, acc.num_processes, cfg.train.micro_batch_size)
+    check_fits(cfg.model, ds.canvas, split.micro, acc.device, acc.mixed_precision)
     torch.manual_seed(cfg.train.seed)
-    core = TRM(cfg.model)
-    if cfg.train.compile:
-        core = torch.compile(core)  # type: ignore[assignment]
+    model = TRM(cfg.model, ds.canvas ** 2)
     table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
-    stream = TrainStream(ds, cfg.train.global_batch_size, cfg.train.seed, acc.process_index, acc.num_processes)
+    start_note = _init_from(Path(init_from), model, table, ds, cfg) if init_from else ""
+    runner = make_runner(acc, model, table, cfg)
+    stream = TrainStream(ds, cfg.train.global_batch_size, cfg.train.seed, acc.process_index, acc.num_processes,
+                         translation=cfg.data.translation)
     steps = total_steps(cfg, stream)
-    o = cfg.optim
-    schedule = Schedule(o.lr, o.puzzle_emb_lr, o.lr_warmup_steps, steps, o.lr_min_ratio, o.weight_decay,
-                        o.puzzle_emb_weight_decay, (o.beta1, o.beta2))
-    session = TrainSession(acc, core, table, stream, schedule, cfg.train.seed, o.ema_rate if o.ema else None)
-    state_dir = out_dir / "state"
-    if resume and (state_dir / "session.pt").is_file():
+    session = TrainSession(runner, stream, Schedule(cfg.optim, steps), split, cfg.train.seed)
+    if resume and state_dir.is_dir() and any(state_dir.glob("custom_checkpoint_*")):
         session.load_state(state_dir)
-        if acc.is_main_process:
-            print(f"arc-trm train: resumed from {state_dir} at step {session.progress.step}")
-    if acc.is_main_process:
-        (out_dir / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+        start_note = f"resumed from {state_dir} at step {session.progress.step}"
+    if main:
+        save_config(out_dir, cfg)
+        print(f"arc-trm train: {acc.device.type} x{acc.num_processes} process(es), precision "
+              f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
+              f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}; {steps} steps"
+              + (f"; {start_note}" if start_note else ""), flush=True)
     if log_with:
         acc.init_trackers(cfg.name, config={k: str(v) for k, v in cfg.to_dict().items()})
-    log = MetricLog(out_dir / "metrics.jsonl", acc, enabled=acc.is_main_process)
+    try:
+        return _loop(cfg, out_dir, acc, runner, session, ds, steps, stream, progress, log_with)
+    finally:
+        session.close()
+
+
+def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, session: TrainSession, ds: ArcDataset,
+          steps: int, stream: TrainStream, progress: bool, log_with: str | None) -> dict:
+    main = acc.is_main_process
+    state_dir = out_dir / "state"
+    log = MetricLog(out_dir / "metrics.jsonl", acc, enabled=main)
     best_path = out_dir / "best_score.json"
     best = orjson.loads(best_path.read_bytes())["pass@2"] if best_path.is_file() else -1.0
     every = eval_every(cfg, stream)
+    test_tasks = ds.test_tasks()
+    model = runner.model
     t0 = time.time()
+
+    def export(name: str, info: dict) -> None:   # the trained weights, with the EMA ones beside them
+        checkpoint.export(out_dir / name, cfg, model, runner.table, ds.table, ds.manifest, session.ema, info)
 
     def run_eval() -> dict:
         nonlocal best
-        ctx = session.ema.applied(core) if session.ema is not None else nullcontext()
+        ctx = session.ema.applied(model) if session.ema is not None else nullcontext()
         with ctx:
-            ev = evaluate(acc, session.model, core, session.table, ds, strategy=cfg.predict.strategy,
-                          batch_size=cfg.predict.batch_size, max_views=cfg.train.max_eval_views,
-                          seed=cfg.train.seed, halt_early=cfg.predict.halt_early)
+            ev = evaluate(runner, ds, test_tasks, max_views=cfg.train.max_eval_views, progress=progress)
         step = session.progress.step
         rec = {"kind": "eval", "step": step, **ev.metrics}
         log.log(rec)
-        if acc.is_main_process:
-            edir = out_dir / "evals" / f"step_{step:07d}"
-            write_atomic(edir / "submission.json", ev.submission)
+        if main:
+            write_submission(out_dir / "evals" / f"step_{step:07d}" / "submission.json", ev.submission)
             info = {"step": step, **ev.metrics}
-            checkpoint.export(out_dir / "last", cfg, core, session.table, ds.table, ds.manifest, session.ema, info)
+            export("last", info)
             if ev.metrics.get("pass@2", 0.0) > best or not (out_dir / "best").exists():
                 best = ev.metrics.get("pass@2", 0.0)
-                checkpoint.export(out_dir / "best", cfg, core, session.table, ds.table, ds.manifest, session.ema, info)
+                export("best", info)
                 best_path.write_bytes(orjson.dumps({"pass@2": best, "step": step}))
             tqdm.write(f"eval @ step {step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                          for k, v in ev.metrics.items()))
@@ -150,45 +195,53 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
         return rec
 
     bar = tqdm(total=steps, initial=session.progress.step, desc="train", unit="step",
-               disable=not (acc.is_main_process and progress), dynamic_ncols=True)
-    interrupted = False
-    last_eval_step = -1
-    examples = 0
-    rate_t = time.time()
+               disable=not (main and progress), dynamic_ncols=True)
+    start_step, signum, last_eval_step = session.progress.step, 0, -1
+    log_every, limit = max(1, cfg.train.log_every_steps), cfg.train.time_limit_s
+    rate_t, rate_step = time.time(), session.progress.step
     with _StopFlag() as flag:
         while session.progress.step < steps:
-            m = session.step()
+            session.step()
             step = session.progress.step
-            examples += cfg.train.global_batch_size
             bar.update(1)
-            if step % cfg.train.log_every_steps == 0 or step == steps:
+            check = step % log_every == 0 or step % cfg.train.save_every_steps == 0 or step == steps
+            if step % log_every == 0 or step == steps:
+                m = session.pop_metrics()           # the host waits for the device here only
                 now = time.time()
-                rate = examples / max(now - rate_t, 1e-9)
-                examples, rate_t = 0, now
+                rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
+                rate_t, rate_step = now, step
                 bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}")
                 log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
+                if limit > 0 and step > start_step:   # the bar's end and ETA follow the time limit
+                    per_step = (now - t0) / (step - start_step)
+                    bar.total = min(steps, step + max(0, int((limit - (now - t0)) / per_step)))
+                    bar.refresh()
             if every and step % every == 0 and step < steps:
                 run_eval()
                 last_eval_step = step
-            stop_now = any_process(acc, flag.stop or (cfg.train.time_limit_s > 0
-                                                       and time.time() - t0 > cfg.train.time_limit_s))
-            if step % cfg.train.save_every_steps == 0 or stop_now:
+            stop = False
+            if check:
+                stop = runner.stop_agreed(bool(flag.signum) or (limit > 0 and time.time() - t0 > limit))
+            if step % cfg.train.save_every_steps == 0 or stop:
                 session.save_state(state_dir)
-            if stop_now:
-                interrupted = flag.stop
+            if stop:
+                signum = flag.signum
                 break
     bar.close()
-    if interrupted:
-        if acc.is_main_process:
-            print(f"arc-trm train: stopped at step {session.progress.step}; state saved to {state_dir}; "
-                  f"run the same command again to resume")
-        return {"steps": session.progress.step, "interrupted": True, "out_dir": str(out_dir)}
+    if signum:
+        if main:
+            export("last", {"step": session.progress.step, "stopped_by": signal.Signals(signum).name})
+            print(f"arc-trm train: stopped by {signal.Signals(signum).name} at step {session.progress.step}; state "
+                  f"saved to {state_dir}, checkpoint {out_dir / 'last'}; run the same command again to resume",
+                  flush=True)
+        acc.wait_for_everyone()
+        return {"steps": session.progress.step, "interrupted": True, "signal": signum, "out_dir": str(out_dir),
+                "checkpoint": str(out_dir / "last")}
     session.save_state(state_dir)
     rec = run_eval() if last_eval_step != session.progress.step else {}
-    plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png") if acc.is_main_process else None
+    plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png") if main else None
     if log_with:
         acc.end_training()
-    return {"steps": session.progress.step, "interrupted": False, "out_dir": str(out_dir),
+    return {"steps": session.progress.step, "interrupted": False, "signal": 0, "out_dir": str(out_dir),
             "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
             "checkpoint": str(out_dir / "best")}
-

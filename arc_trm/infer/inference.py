@@ -14,10 +14,10 @@ import torch
 from tqdm.auto import tqdm
 
 from arc_trm.data.batches import PredictionViews
+from arc_trm.data.canvas import VOCAB_SIZE
 from arc_trm.data.dataset import ArcDataset
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM, Carry, act_step
-from arc_trm.train.loop import any_process
+from arc_trm.infer.runner import Runner
+from arc_trm.model.trm import Carry
 
 
 @dataclass
@@ -30,8 +30,7 @@ class ViewPredictions:
 
 
 @torch.no_grad()
-def predict_logits(model, core: TRM, table: PuzzleEmbeddings, batch: dict[str, torch.Tensor],
-                   halt_early: bool = False):
+def predict_logits(runner: Runner, batch: dict[str, torch.Tensor], halt_early: bool = False):
     """Run one batch through the ACT steps; return the answer logits and halting logits.
 
     ``halt_early=False`` (the paper): every sample runs ``halt_max_steps`` steps and the last
@@ -39,10 +38,10 @@ def predict_logits(model, core: TRM, table: PuzzleEmbeddings, batch: dict[str, t
     whose halting logit is positive (the model's own "this is right"), as in training; a small
     model trained briefly halts after a step or two and its later, rarely supervised steps can
     drift away from a correct answer. The batch stops once every sample has halted."""
-    carry = Carry.initial(core, batch)
+    carry = Carry.initial(runner.model, batch)
     logits = q = done = None
-    for _ in range(core.cfg.halt_max_steps):
-        carry, out = act_step(model, core, carry, batch, lambda ids: table.lookup(ids, False), False)
+    for _ in range(runner.model.cfg.halt_max_steps):
+        carry, out = runner.act_step(carry, batch, training=False)
         if not halt_early:
             logits, q = out["logits"], out["q_halt"]
             continue
@@ -59,25 +58,26 @@ def predict_logits(model, core: TRM, table: PuzzleEmbeddings, batch: dict[str, t
     return logits, q
 
 
-def run_views(accelerator, model, core: TRM, table: PuzzleEmbeddings, ds: ArcDataset, views: PredictionViews,
-              batch_size: int, keep_logprobs: bool = False, deadline: float | None = None,
-              desc: str = "predict", halt_early: bool = False) -> ViewPredictions:
-    acc = accelerator
+def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size: int,
+              keep_logprobs: bool = False, deadline: float | None = None, desc: str = "predict",
+              halt_early: bool = False, progress: bool = True) -> ViewPredictions:
+    acc, model = runner.acc, runner.model
     n, seq = len(views), ds.canvas ** 2
     canvases = np.zeros((n, seq), dtype=np.uint8)
     halt = np.zeros(n, dtype=np.float32)
-    logprobs = np.zeros((n, seq, core.cfg.vocab_size), dtype=np.float16) if keep_logprobs else None
+    logprobs = np.zeros((n, seq, VOCAB_SIZE), dtype=np.float16) if keep_logprobs else None
     complete = np.zeros(n, dtype=bool)
     was_training = model.training
     model.eval()
     steps = max(1, -(-n // (batch_size * acc.num_processes)))
-    bar = tqdm(total=steps, desc=desc, disable=not acc.is_main_process, unit="batch")
+    bar = tqdm(total=steps, desc=desc, disable=not (acc.is_main_process and progress), unit="batch",
+               dynamic_ncols=True)
     for idx, batch in views.batches(ds, batch_size, acc.process_index, acc.num_processes):
-        if deadline is not None and any_process(acc, time.time() > deadline):
+        if deadline is not None and runner.stop_agreed(time.time() > deadline):
             break
-        tb = {k: torch.from_numpy(v).to(acc.device) for k, v in batch.items()}
+        tb = runner.to_device(batch)
         with acc.autocast():
-            logits, q = predict_logits(model, core, table, tb, halt_early)
+            logits, q = predict_logits(runner, tb, halt_early)
         preds = logits.argmax(-1).to(torch.uint8)
         idx_t = torch.from_numpy(idx).to(acc.device)
         parts = [idx_t, preds, torch.sigmoid(q.float())]

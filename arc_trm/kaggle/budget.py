@@ -1,7 +1,8 @@
-"""FLOP-based planning of a predict run: how many TTT steps and views fit a time budget on given
+"""FLOP-based planning of the Kaggle job: how many TTT steps and views fit a time budget on given
 hardware. Used to size the ``kaggle-l4x4`` preset, by ``arc-trm package`` to check a package
 before upload, and by ``benchmarks/predict.py``. These are projections from FLOP counts and an
-assumed utilisation, not measurements.
+assumed utilisation, not measurements; on Kaggle, predict times its own steps and fits the plan
+to the budget it really has.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arc_trm.config import ModelConfig, PredictConfig, TTTConfig
-from arc_trm.model.layers import swiglu_width
-from arc_trm.solve.ttt import phases
+from arc_trm.model.flops import train_example_flops, view_flops
 
 
 @dataclass(frozen=True)
@@ -27,36 +27,6 @@ L4X4 = Hardware("4x NVIDIA L4", 4, 121e12, 0.35)
 
 # ARC-AGI-2 hidden test set: 240 tasks, about 1.1 test inputs per task.
 KAGGLE_TASKS, KAGGLE_TEST_INPUTS = 240, 264
-
-
-def flops_per_token(m: ModelConfig, seq_total: int) -> float:
-    """Forward FLOPs per token of one application of the 2-layer block (projections, attention
-    scores and values, SwiGLU)."""
-    d = m.hidden_size
-    channel_mlp = 2 * 3 * d * swiglu_width(d, m.expansion)
-    if m.mlp_t:   # SwiGLU along the sequence, once per channel: per token 2·3·width(seq)·d
-        mixing = 2 * 3 * d * swiglu_width(seq_total, m.expansion)
-    else:         # qkv + out projections, then scores and values over the sequence
-        mixing = 2 * 4 * d * d + 4 * seq_total * d
-    return m.num_layers * (channel_mlp + mixing)
-
-
-def seq_total(m: ModelConfig, canvas: int = 30) -> int:
-    return canvas * canvas + m.puzzle_emb_len
-
-
-def view_flops(m: ModelConfig, canvas: int = 30) -> float:
-    """One test view through every ACT step: ``halt_max_steps × H × (L + 1)`` block applications."""
-    s = seq_total(m, canvas)
-    return m.halt_max_steps * m.H_cycles * (m.L_cycles + 1) * flops_per_token(m, s) * s
-
-
-def ttt_example_flops(m: ModelConfig, canvas: int = 30) -> float:
-    """One training example for one supervision step: H−1 cycles forward without gradient, the last
-    cycle forward and backward (≈3× forward)."""
-    s = seq_total(m, canvas)
-    calls = (m.H_cycles - 1) * (m.L_cycles + 1) + 3 * (m.L_cycles + 1)
-    return calls * flops_per_token(m, s) * s
 
 
 @dataclass
@@ -81,10 +51,15 @@ def project(m: ModelConfig, ttt: TTTConfig, pred: PredictConfig, hw: Hardware = 
             test_inputs: int = KAGGLE_TEST_INPUTS, canvas: int = 30) -> Projection:
     rate = hw.devices * hw.peak_flops * hw.mfu
     views = pred.views_per_input or ttt.augmentations
-    steps = sum(n for _, n in phases(ttt))
-    return Projection(views, steps, ttt.global_batch_size,
-                      test_inputs * views * view_flops(m, canvas) / rate,
-                      steps * ttt.global_batch_size * ttt_example_flops(m, canvas) / rate)
+    phases = ttt.phases()
+    example_s = sum(n * step_example_flops(m, name, canvas) for name, n in phases) / rate
+    return Projection(views, sum(n for _, n in phases), ttt.global_batch_size,
+                      test_inputs * views * view_flops(m, canvas) / rate, example_s * ttt.global_batch_size)
+
+
+def step_example_flops(m: ModelConfig, phase: str, canvas: int = 30) -> float:
+    """One example of one TTT step: the embedding phase back-propagates into the activations only."""
+    return train_example_flops(m, canvas, weight_grads=phase != "embeddings")
 
 
 def plan(m: ModelConfig, budget_s: float, ttt: TTTConfig, hw: Hardware = L4X4,
@@ -99,7 +74,9 @@ def plan(m: ModelConfig, budget_s: float, ttt: TTTConfig, hw: Hardware = L4X4,
     while views > 1 and views * per_view > usable / 3:     # inference gets at most a third
         views //= 2
     left = usable - views * per_view
-    per_step = ttt.global_batch_size * ttt_example_flops(m, canvas) / rate
+    phases = ttt.phases() or [("full", 1)]
+    per_example = sum(step_example_flops(m, name, canvas) for name, _ in phases) / len(phases)
+    per_step = ttt.global_batch_size * per_example / rate
     steps = max(0, int(left // per_step))
     if ttt.mode == "embeddings_then_full":
         steps -= steps % 2

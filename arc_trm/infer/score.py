@@ -1,6 +1,6 @@
 """Score a submission as ARC Prize does: a test input counts when either attempt equals the
 answer exactly; a task scores the fraction of its test inputs solved; the score is the mean
-over tasks."""
+over the tasks of the solutions."""
 
 from __future__ import annotations
 
@@ -14,13 +14,30 @@ class Score:
     score: float
     tasks: int
     per_task: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)        # in the solutions, not in the submission
+    extra: list[str] = field(default_factory=list)          # in the submission, not in the solutions
+    wrong_counts: dict[str, tuple[int, int]] = field(default_factory=dict)   # task → (entries, answers)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.missing:
+            out.append(f"{len(self.missing)} task(s) of the solutions have no entry and score 0: "
+                       + ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else ""))
+        if self.extra:
+            out.append(f"{len(self.extra)} task(s) of the submission are not in the solutions and are ignored: "
+                       + ", ".join(self.extra[:5]) + (" ..." if len(self.extra) > 5 else ""))
+        for task_id, (n, want) in sorted(self.wrong_counts.items())[:5]:
+            out.append(f"task {task_id}: {n} entries for {want} test inputs (Kaggle rejects such a file)")
+        return out
 
 
 def score_submission(sub: dict, solutions: dict[str, list]) -> Score:
     """``solutions``: task id → list of answer grids (lists or arrays), in test-input order."""
-    per_task = {}
+    per_task, wrong = {}, {}
     for task_id, answers in solutions.items():
         entries = sub.get(task_id, [])
+        if task_id in sub and len(entries) != len(answers):
+            wrong[task_id] = (len(entries), len(answers))
         solved = 0
         for i, ans in enumerate(answers):
             ans = np.asarray(ans).tolist()
@@ -29,7 +46,8 @@ def score_submission(sub: dict, solutions: dict[str, list]) -> Score:
                 solved += 1
         per_task[task_id] = solved / max(len(answers), 1)
     total = sum(per_task.values()) / max(len(per_task), 1)
-    return Score(total, len(per_task), per_task)
+    return Score(total, len(per_task), per_task, missing=sorted(set(solutions) - set(sub)),
+                 extra=sorted(set(sub) - set(solutions)), wrong_counts=wrong)
 
 
 def pass_at_k(ranked: dict[tuple[str, int], list[np.ndarray]], answers: dict[tuple[str, int], np.ndarray],

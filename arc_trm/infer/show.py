@@ -8,7 +8,7 @@ import numpy as np
 
 from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
-from arc_trm.solve.submission import read
+from arc_trm.infer.submission import read
 
 # The ARC palette, colour 0..9.
 PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",
@@ -22,11 +22,19 @@ def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> 
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    sub_all = read(submission) if submission else {}
     report = load_spec(spec)
     task = next((t for t in report.tasks if t.task_id == task_id), None)
     if task is None:
-        raise ArcTrmError("no such task in " + spec, task_id=task_id)
-    sub = read(submission).get(task_id, []) if submission else []
+        bad = next((e for e in report.errors if e.task_id == task_id), None)
+        if bad is not None:
+            raise ArcTrmError(f"the task is malformed: {bad.reason}", task_id=task_id, source=bad.source)
+        near = sorted(t.task_id for t in report.tasks if t.task_id.startswith(task_id[:2]))[:5]
+        hint = f"; similar ids: {', '.join(near)}" if near else f"; it holds {len(report.tasks)} tasks"
+        raise ArcTrmError(f"no such task in {spec}{hint}", task_id=task_id)
+    if submission and task_id not in sub_all:
+        raise ArcTrmError("the submission has no entry for this task", task_id=task_id, source=str(submission))
+    sub = sub_all.get(task_id, [])
     rows = [("train", i, o, None, None) for i, o in task.train]
     for k, (i, o) in enumerate(zip(task.test_inputs, task.test_outputs)):
         e = sub[k] if k < len(sub) else {}

@@ -1,0 +1,47 @@
+"""Predict every test input of a dataset and turn the views into a submission and scores.
+Used by in-training evaluation and by ``arc-trm predict``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arc_trm.data.batches import PredictionViews
+from arc_trm.data.dataset import ArcDataset
+from arc_trm.data.tasks import Task
+from arc_trm.errors import TaskError
+from arc_trm.infer.inference import ViewPredictions, run_views
+from arc_trm.infer.runner import Runner
+from arc_trm.infer.score import pass_at_k
+from arc_trm.infer.submission import submission_from
+from arc_trm.infer.vote import collect
+
+
+@dataclass
+class Evaluation:
+    submission: dict
+    metrics: dict[str, float]
+    ranked: dict
+    predictions: ViewPredictions
+    failures: list[TaskError]
+
+
+def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
+             deadline: float | None = None, desc: str = "eval", progress: bool = True) -> Evaluation:
+    """``tasks``: the dataset's test tasks (``ds.test_tasks()``, or the tasks the caller loaded
+    them from); their known answers give the metrics. Strategy, batch size and early halting
+    come from ``runner.cfg.predict``."""
+    p = runner.cfg.predict
+    views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
+    preds = run_views(runner, ds, views, p.batch_size, keep_logprobs=p.strategy != "vote", deadline=deadline,
+                      desc=desc, halt_early=p.halt_early, progress=progress)
+    main = runner.acc.is_main_process
+    cands = collect(ds, preds, score_logprobs=p.strategy != "vote") if main else {}
+    failures: list[TaskError] = []
+    sub, ranked = submission_from(tasks, cands, p.strategy, failures)
+    answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
+    metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
+    metrics["views"] = int(preds.complete.sum())
+    if answers:
+        copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
+        metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
+    return Evaluation(sub, metrics, ranked, preds, failures)

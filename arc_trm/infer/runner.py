@@ -1,0 +1,83 @@
+"""The runner: what every stage that runs the model holds, in one object. The accelerator, the
+bare model (its parameter names are what checkpoints, EMA and resume state use), the module to
+call (the same model, DDP-wrapped while training several processes), the puzzle-embedding table
+and the run config."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from arc_trm.config import RunConfig
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM, Carry, act_step
+
+
+def default_mixed_precision(choice: str) -> str:
+    """'auto' → bf16 on GPUs that support it, else full precision (CPU tests stay exact)."""
+    if choice != "auto":
+        return choice
+    if os.environ.get("ACCELERATE_USE_CPU") or not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "no"
+
+
+def compile_enabled(choice, device: torch.device) -> bool:
+    """``train.compile``: "auto" compiles on CUDA and stays eager elsewhere (CPU compile costs
+    more than it saves at test sizes); true/false force it."""
+    return device.type == "cuda" if choice == "auto" else bool(choice)
+
+
+def make_accelerator(cfg: RunConfig, log_with: str | None = None, project_dir=None) -> Accelerator:
+    return Accelerator(mixed_precision=default_mixed_precision(cfg.train.mixed_precision),
+                       log_with=log_with, project_dir=str(project_dir) if project_dir else None)
+
+
+@dataclass
+class Runner:
+    acc: Accelerator
+    model: TRM
+    table: PuzzleEmbeddings
+    cfg: RunConfig
+    forward: nn.Module | None = None
+    compiled: bool = False
+
+    def __post_init__(self):
+        self.forward = self.forward or self.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.acc.device
+
+    def act_step(self, carry: Carry, batch: dict[str, torch.Tensor], training: bool,
+                 min_halt_steps: torch.Tensor | None = None):
+        """One ACT step; in training through the (DDP-wrapped) module with the batch's embedding
+        rows collecting gradients, else through the bare model (no DDP buffer broadcasts)."""
+        return act_step(self.forward if training else self.model, self.model.cfg, carry, batch,
+                        lambda ids: self.table.lookup(ids, training), training, min_halt_steps)
+
+    def to_device(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v).to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def stop_agreed(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any: stop decisions (deadlines, signals)
+        must agree, or the processes that go on wait forever in the next collective."""
+        if flag:
+            self.acc.set_trigger()
+        return self.acc.check_trigger()
+
+
+def make_runner(acc: Accelerator, model: TRM, table: PuzzleEmbeddings, cfg: RunConfig) -> Runner:
+    """Put the model and table on the accelerator's device and compile the model in place when
+    ``train.compile`` says so (``nn.Module.compile`` keeps parameter names, so checkpoints,
+    EMA and resume state are the same as an eager run's)."""
+    model.to(acc.device)
+    table.weight = table.weight.to(acc.device)
+    compiled = compile_enabled(cfg.train.compile, acc.device)
+    if compiled and getattr(model, "_compiled_call_impl", None) is None:
+        model.compile()
+    return Runner(acc, model, table, cfg, compiled=compiled)

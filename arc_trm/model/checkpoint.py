@@ -1,0 +1,165 @@
+"""Exported checkpoints: everything ``predict``, ``package`` and ``train --init-from`` need.
+
+A checkpoint folder holds ``model.safetensors`` (dense weights under the bare module's parameter
+names, plus ``ema.``-prefixed EMA weights when trained with EMA), ``puzzle_embeddings.safetensors``,
+``config.json`` (the full resolved run config), the puzzle-ID table, the dataset manifest and
+``info.json`` (step, scores). A run folder holds ``best/`` and ``last/`` checkpoints.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from arc_trm.config import RunConfig, apply_overrides, changed_fields
+from arc_trm.data.canvas import CANVAS
+from arc_trm.data.puzzle_ids import PuzzleTable
+from arc_trm.errors import ArcTrmError
+from arc_trm.jsonfile import read_json
+from arc_trm.model.ema import EMA
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM
+
+# Settings a trained checkpoint fixes: its weights and its puzzle table were made with them.
+FIXED_BY_TRAINING = ("model.", "data.")
+CHANGEABLE_DATA = ("data.translation",)   # only shapes TTT's batches
+
+
+@dataclass
+class Checkpoint:
+    cfg: RunConfig
+    model: TRM
+    table: PuzzleEmbeddings
+    puzzles: PuzzleTable
+    manifest: dict
+    info: dict
+    folder: Path
+
+    @property
+    def canvas(self) -> int:
+        return int(self.manifest.get("canvas", CANVAS))
+
+    @property
+    def has_ema(self) -> bool:
+        return bool(self.info.get("has_ema"))
+
+
+def export(folder: Path, cfg: RunConfig, model: TRM, table: PuzzleEmbeddings, puzzles: PuzzleTable,
+           manifest: dict, ema: EMA | None = None, info: dict | None = None) -> Path:
+    """Write atomically: into a temporary sibling, then rename over ``folder``. ``model`` is the
+    bare module (never a DDP or compiled wrapper), so names are the same however it was run."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        weights.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.shadow.items()})
+    save_file(weights, tmp / "model.safetensors")
+    save_file({"weight": table.weight.detach().float().cpu().contiguous()}, tmp / "puzzle_embeddings.safetensors")
+    (tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+    (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    info = {**(info or {}), "has_ema": ema is not None}
+    (tmp / "info.json").write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    puzzles.save(tmp)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def resolve(folder: Path) -> Path:
+    """The checkpoint folder itself, or a run folder's ``best/`` (``last/`` when it has no best)."""
+    folder = Path(folder)
+    if (folder / "model.safetensors").exists():
+        return folder
+    for name in ("best", "last"):
+        if (folder / name / "model.safetensors").is_file():
+            return folder / name
+    return folder
+
+
+def check_overrides(cfg: RunConfig, overrides: list[str], source: str) -> RunConfig:
+    """Apply ``--set`` overrides to a trained checkpoint's config, refusing those its weights
+    cannot follow (the model's shape, the data it was trained on)."""
+    before = cfg.to_dict()
+    apply_overrides(cfg, overrides)
+    fixed = [f for f in changed_fields(before, cfg.to_dict())
+             if f.startswith(FIXED_BY_TRAINING) and f not in CHANGEABLE_DATA]
+    if fixed:
+        raise ArcTrmError(f"cannot change {', '.join(fixed)} of a trained checkpoint (its weights and puzzle "
+                          "table were made with them); train a new run for that", source=source)
+    return cfg
+
+
+def load(folder: Path, overrides: list[str] | None = None, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint; ``overrides`` apply before the model is built (see
+    :func:`check_overrides`); the EMA weights are used when ``predict.use_ema`` and present."""
+    folder = resolve(folder)
+    if not folder.is_dir():
+        raise ArcTrmError("no such checkpoint or run folder", source=str(folder))
+    if not (folder / "model.safetensors").is_file():
+        raise ArcTrmError("not a checkpoint (no model.safetensors, best/ or last/); pass a run folder or "
+                          "its best/ or last/", source=str(folder))
+    try:
+        cfg = RunConfig.from_dict(read_json(folder / "config.json", "checkpoint config"))
+        weights = load_file(folder / "model.safetensors", device="cpu")
+        table_w = load_file(folder / "puzzle_embeddings.safetensors", device="cpu")["weight"]
+        puzzles = PuzzleTable.load(folder)
+        manifest = read_json(folder / "manifest.json", "checkpoint manifest")
+        info = read_json(folder / "info.json", "checkpoint info") if (folder / "info.json").is_file() else {}
+    except (OSError, ValueError, KeyError, SafetensorError, ArcTrmError) as e:
+        raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
+    check_overrides(cfg, overrides or [], str(folder))
+    canvas = int(manifest.get("canvas", CANVAS))
+    model = TRM(cfg.model, canvas * canvas)
+    dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}
+    has_ema = any(k.startswith("ema.") for k in weights)
+    if cfg.predict.use_ema and has_ema:
+        dense.update({k[4:]: v for k, v in weights.items() if k.startswith("ema.")})
+    try:
+        model.load_state_dict(dense)
+    except RuntimeError as e:
+        raise ArcTrmError(f"weights do not fit the checkpoint's model config ({str(e)[:300]})",
+                          source=str(folder)) from None
+    if table_w.ndim != 2 or table_w.shape[1] != cfg.model.hidden_size or table_w.shape[0] < puzzles.end:
+        raise ArcTrmError(f"puzzle embeddings of shape {tuple(table_w.shape)} do not fit hidden size "
+                          f"{cfg.model.hidden_size} and {puzzles.end} puzzle IDs", source=str(folder))
+    model.to(device)
+    table = PuzzleEmbeddings(table_w.shape[0], table_w.shape[1], device)
+    table.weight = table_w.to(device)
+    info.setdefault("has_ema", has_ema)
+    return Checkpoint(cfg, model, table, puzzles, manifest, info, folder)
+
+
+def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable) -> tuple[torch.Tensor, np.ndarray]:
+    """Embedding rows for a new puzzle table from a trained checkpoint: a plan the checkpoint
+    trained (same task, dihedral and colour permutation) keeps its row; other plans of a task it
+    knows start at the mean of that task's rows; tasks it never saw start at the mean of all
+    trained rows (the initialisation that worked best for test-time training in public reports).
+    Returns the (``puzzles.end``, hidden) rows and, per task of ``puzzles``, whether it is known."""
+    src, w = ck.puzzles, ck.table.weight.float().cpu()
+    out = torch.zeros(puzzles.end, w.shape[1])
+    trained = w[src.base:src.end]
+    out[puzzles.base:] = trained.mean(0) if len(trained) else 0.0
+    index = {tid: t for t, tid in enumerate(src.task_ids)}
+    known = np.array([tid in index for tid in puzzles.task_ids], dtype=bool)
+    for t in np.flatnonzero(known):
+        st = index[puzzles.task_ids[t]]
+        rows = np.arange(src.task_start[st], src.task_start[st + 1])
+        by_plan = {(int(src.plan_dihedral[r]), src.plan_perm[r].tobytes()): r + src.base for r in rows}
+        mean = w[rows + src.base].mean(0)
+        for r in range(puzzles.task_start[t], puzzles.task_start[t + 1]):
+            hit = by_plan.get((int(puzzles.plan_dihedral[r]), puzzles.plan_perm[r].tobytes()))
+            out[r + puzzles.base] = w[hit] if hit is not None else mean
+    return out, known

@@ -1,0 +1,226 @@
+"""The one accelerate training session, used by ``arc-trm train`` and by test-time training.
+
+Dense weights go through ``accelerator.prepare`` (DDP on several processes) and Adam-atan2;
+the puzzle-embedding table stays outside DDP and is updated by sparse sign-SGD with the
+batch's IDs and gradients gathered from every process. Each process's share of the global
+batch is cut into ``accumulation`` micro-batches, each with its own ACT carry (its slots stream
+samples through up to ``halt_max_steps`` supervision steps); their gradients accumulate into one
+optimizer step and one sign-SGD update, so 1 process × 4 micro-batches computes what 4
+processes compute. Metrics stay on the device and are synchronised only when read.
+"""
+
+from __future__ import annotations
+
+import copy
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arc_trm.config import OptimConfig
+from arc_trm.data.batches import BatchSplit, StreamState, TrainStream
+from arc_trm.infer.runner import Runner
+from arc_trm.model.ema import EMA
+from arc_trm.model.losses import act_loss
+from arc_trm.model.optim import dense_optimizer, lr_at, set_lr
+from arc_trm.model.trm import Carry, exploration_min_steps
+
+# Per-step sums kept on the device: loss, samples halted, halted and exact, their step counts,
+# cell accuracy, valid samples.
+_STATS = 6
+
+
+@dataclass
+class Schedule:
+    """Learning rates of one phase of training (pre-training or a TTT phase)."""
+
+    optim: OptimConfig
+    total_steps: int
+    train_dense: bool = True          # False: embeddings only (dense weights frozen)
+
+    def lr(self, step: int) -> float:
+        o = self.optim
+        return lr_at(step, o.lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio)
+
+    def emb_lr(self, step: int) -> float:
+        o = self.optim
+        return lr_at(step, o.puzzle_emb_lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio)
+
+
+class Progress:
+    """Step counter and data position of the last batch *used* (not merely drawn ahead),
+    checkpointed with the accelerate state."""
+
+    def __init__(self):
+        self.step = 0
+        self.stream = StreamState()
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "stream": vars(self.stream).copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.stream = StreamState(**state["stream"])
+
+
+class Prefetcher:
+    """Draws the next batch on a background thread while the device computes (numpy and torch
+    release the GIL for most of the rendering), into pinned memory on CUDA so the copy to the
+    device does not block. Draws happen in order, one at a time, so the stream is the same as
+    drawing inline."""
+
+    def __init__(self, stream: TrainStream, pin: bool):
+        self.stream, self.pin = stream, pin
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="arc-trm-batches")
+        self._next = None
+
+    def _draw(self):
+        batch = {k: torch.from_numpy(v) for k, v in self.stream.next_batch().items()}
+        if self.pin:
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        return batch, copy.copy(self.stream.state)
+
+    def next(self) -> tuple[dict[str, torch.Tensor], StreamState]:
+        fut = self._next or self._pool.submit(self._draw)
+        result = fut.result()
+        self._next = self._pool.submit(self._draw)
+        return result
+
+    def restart(self, state: StreamState) -> None:
+        """Continue from ``state`` (after a resume): drop what was drawn ahead."""
+        if self._next is not None:
+            self._next.result()
+            self._next = None
+        self.stream.state = copy.copy(state)
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next.result()
+            self._next = None
+        self._pool.shutdown()
+
+
+class TrainSession:
+    def __init__(self, runner: Runner, stream: TrainStream, schedule: Schedule, split: BatchSplit, seed: int):
+        self.runner = runner
+        self.acc = runner.acc
+        self.stream = stream
+        self.schedule = schedule
+        self.split = split
+        self.seed = seed
+        model = runner.model
+        for p in model.parameters():
+            p.requires_grad_(schedule.train_dense)
+        self.optimizer = None
+        if schedule.train_dense:
+            wrapped, self.optimizer = self.acc.prepare(model, dense_optimizer(model, schedule.optim))
+            runner.forward = wrapped
+        self.ema = EMA(model, schedule.optim.ema_rate) if schedule.optim.ema and schedule.train_dense else None
+        self.progress = Progress()
+        self.progress.stream = copy.copy(stream.state)
+        self.carries: list[Carry | None] = [None] * split.accumulation
+        self._stats = torch.zeros(_STATS, device=self.acc.device)
+        self._batches = Prefetcher(stream, pin=self.acc.device.type == "cuda")
+
+    @property
+    def model(self):
+        return self.runner.model
+
+    @property
+    def table(self):
+        return self.runner.table
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> None:
+        """One optimizer step over the global batch. Nothing here waits for the device."""
+        acc, split, cfg = self.acc, self.split, self.model.cfg
+        step = self.progress.step
+        batch, state = self._batches.next()
+        rng = np.random.default_rng([self.seed, 3, step])
+        min_steps = exploration_min_steps(rng, split.global_batch, cfg)
+        mine = min_steps[acc.process_index * split.local:(acc.process_index + 1) * split.local]
+        self.runner.forward.train()
+        ids, grads = [], []
+        for k in range(split.accumulation):
+            part = slice(k * split.micro, (k + 1) * split.micro)
+            mb = self.runner.to_device({key: v[part] for key, v in batch.items()})
+            carry = self.carries[k] or Carry.initial(self.model, mb)
+            last = k == split.accumulation - 1
+            sync = nullcontext() if last or self.optimizer is None else acc.no_sync(self.runner.forward)
+            with sync:
+                with acc.autocast():
+                    carry, out = self.runner.act_step(carry, mb, True, mine[part].to(acc.device))
+                    loss, exact, valid, m = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
+                acc.backward(loss / split.local)
+            self.carries[k] = carry
+            emb = out["puzzle_emb"]
+            if emb.grad is not None:
+                ids.append(out["data"]["puzzle_ids"])
+                grads.append(emb.grad)
+            halted = carry.halted & valid
+            with torch.no_grad():
+                self._stats += torch.stack([loss.detach().float(), halted.sum().float(), (halted & exact).sum().float(),
+                                            torch.where(halted, carry.steps, 0).sum().float(),
+                                            m["cell_accuracy"].float(), valid.sum().float()])
+        if ids:
+            gather = acc.gather if acc.num_processes > 1 else None
+            self.table.sign_sgd_step(torch.cat(ids), torch.cat(grads), self.schedule.emb_lr(step),
+                                     self.schedule.optim.puzzle_emb_weight_decay, gather)
+        if self.optimizer is not None:
+            set_lr(self.optimizer, self.schedule.lr(step))
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.ema is not None:
+                self.ema.update(self.model)
+        self.progress.step += 1
+        self.progress.stream = state
+
+    def pop_metrics(self) -> dict[str, float]:
+        """Metrics over the slots that halted since the last call (their final answers), summed
+        over processes; this is where the host waits for the device."""
+        stats = self.acc.reduce(self._stats, "sum") if self.acc.num_processes > 1 else self._stats
+        s = stats.tolist()
+        self._stats = torch.zeros(_STATS, device=self.acc.device)
+        n_halt, n_valid = max(s[1], 1.0), max(s[5], 1.0)
+        return {"step": self.progress.step, "lr": self.schedule.lr(self.progress.step - 1),
+                "loss": s[0] / n_valid, "exact_accuracy": s[2] / n_halt, "halted": s[1],
+                "mean_steps": s[3] / n_halt, "cell_accuracy": s[4] / n_valid}
+
+    # ------------------------------------------------------------------ resume
+    def _register(self) -> None:
+        if not getattr(self, "_registered", False):
+            objs = [self.progress, self.table] + ([self.ema] if self.ema is not None else [])
+            self.acc.register_for_checkpointing(*objs)
+            self._registered = True
+
+    def save_state(self, folder: Path) -> None:
+        """Exact-resume state through ``accelerator.save_state``: model, optimizer, RNGs, and the
+        registered step/data position, embedding table and EMA; plus each process's ACT carries
+        (per process, which accelerate's custom objects are not)."""
+        folder = Path(folder)
+        self._register()
+        self.acc.save_state(str(folder))
+        carries = [None if c is None else {"z_H": c.z_H.cpu(), "z_L": c.z_L.cpu(), "steps": c.steps.cpu(),
+                                           "halted": c.halted.cpu(), "data": {k: v.cpu() for k, v in c.data.items()}}
+                   for c in self.carries]
+        torch.save(carries, folder / f"carry_rank{self.acc.process_index}.pt")
+        self.acc.wait_for_everyone()
+
+    def load_state(self, folder: Path) -> None:
+        folder = Path(folder)
+        self._register()
+        self.acc.load_state(str(folder))
+        self.table.weight = self.table.weight.to(self.acc.device)
+        self._batches.restart(self.progress.stream)
+        cpath = folder / f"carry_rank{self.acc.process_index}.pt"
+        if cpath.is_file():
+            saved = torch.load(cpath, map_location=self.acc.device, weights_only=True)
+            if len(saved) == len(self.carries):
+                self.carries = [None if c is None else Carry(c["z_H"], c["z_L"], c["steps"], c["halted"], c["data"])
+                                for c in saved]
+
+    def close(self) -> None:
+        self._batches.close()
