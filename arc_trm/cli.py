@@ -80,20 +80,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from arc_trm.data.tasks import answers_of, load_spec, read_solutions
     from arc_trm.infer.score import score_submission
     from arc_trm.infer.submission import read
-    from arc_trm.solve.predict import answers_for
-    from arc_trm.data.tasks import load_spec
 
     sub = read(Path(args.submission))
     spec = args.solutions
-    path = Path(spec)
-    if path.is_file() and "solutions" in path.name:
-        from arc_trm.data.tasks import read_solutions
-        sols = read_solutions(path)
+    if Path(spec).is_file() and "solutions" in Path(spec).name:
+        sols = read_solutions(Path(spec))
     else:
-        report = load_spec(spec)
-        sols = answers_for(spec, report.tasks, None)
+        sols = answers_of(spec, load_spec(spec, solutions=False).tasks)
         if not sols:
             raise ArcTrmError("holds no answers to score against (pass a *_solutions.json, or tasks with "
                               "their test outputs)", source=spec)

@@ -75,3 +75,10 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
 @pytest.mark.parametrize("layer", sorted(set(LAYERS) - {"cli"}))
 def test_every_layer_is_a_real_package_or_module(layer):
     assert (ROOT / layer).is_dir() or (ROOT / f"{layer}.py").is_file()
+
+
+def test_pyproject_ships_every_subpackage():
+    import tomllib
+    listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"arc_trm"} | {f"arc_trm.{p.name}" for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert listed == on_disk | {"arc_trm.presets"}

@@ -231,6 +231,21 @@ def load_spec(spec: str, solutions: bool = True) -> LoadReport:
     raise ArcTrmError(f"no such file or folder, and not a bundled set ({', '.join(BUNDLED)})", source=spec)
 
 
+def answers_of(spec: str, tasks: list[Task]) -> dict | None:
+    """Answers to score ``tasks`` (loaded from ``spec``) against: the solutions file beside a
+    challenges file, else a bundled set's answers, else the tasks' own inline answers (tasks
+    whose every answer is known). None when there are none."""
+    path = Path(os.path.expanduser(spec))
+    beside = solutions_path_for(path) if path.is_file() else None
+    if beside is not None:
+        return read_solutions(beside)
+    if spec in BUNDLED:
+        tasks = load_bundled(spec).tasks
+    known = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks
+             if t.test_outputs and all(o is not None for o in t.test_outputs)}
+    return known or None
+
+
 def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | None = None) -> list[Task]:
     """Load several specs, report bad tasks through ``on_error`` and merge by task id.
 

@@ -28,7 +28,7 @@ def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> 
     if task is None:
         bad = next((e for e in report.errors if e.task_id == task_id), None)
         if bad is not None:
-            raise ArcTrmError(f"the task is malformed: {bad.reason}", task_id=task_id, source=bad.source)
+            raise ArcTrmError(f"malformed task ({bad})", task_id=task_id)
         near = sorted(t.task_id for t in report.tasks if t.task_id.startswith(task_id[:2]))[:5]
         hint = f"; similar ids: {', '.join(near)}" if near else f"; it holds {len(report.tasks)} tasks"
         raise ArcTrmError(f"no such task in {spec}{hint}", task_id=task_id)
@@ -52,6 +52,11 @@ def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> 
                 continue
             g = np.asarray(g)
             ax.imshow(g, cmap=cmap, vmin=0, vmax=9)
+            # thin cell lines, so cells can be counted
+            ax.set_xticks(np.arange(-0.5, g.shape[1], 1), minor=True)
+            ax.set_yticks(np.arange(-0.5, g.shape[0], 1), minor=True)
+            ax.grid(which="minor", color="#555555", linewidth=0.5)
+            ax.tick_params(which="minor", length=0)
             if kind == "test" and c >= 2 and o is not None:
                 ok = g.shape == o.shape and (g == o).all()
                 title += " ✓" if ok else " ✗"

@@ -20,7 +20,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from arc_trm.data.dataset import ArcDataset
-from arc_trm.data.tasks import BUNDLED, LoadReport, Task, load_bundled, load_spec, read_solutions, solutions_path_for
+from arc_trm.data.tasks import LoadReport, answers_of, load_spec, read_solutions
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import make_accelerator, make_runner
@@ -52,22 +52,6 @@ def check_output_path(out: Path) -> None:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ArcTrmError(f"cannot write here ({parent} is not a writable folder)", source=str(out))
-
-
-def answers_for(spec: str, tasks: list[Task], solutions: Path | None) -> dict | None:
-    """Answers to score against: ``--solutions``, else the solutions file beside a challenges
-    file, else a bundled set's answers, else the tasks' own inline answers (when all are known)."""
-    if solutions is not None:
-        return read_solutions(solutions)
-    path = Path(os.path.expanduser(spec))
-    beside = solutions_path_for(path) if path.is_file() else None
-    if beside is not None:
-        return read_solutions(beside)
-    if spec in BUNDLED:
-        tasks = load_bundled(spec).tasks
-    known = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks
-             if t.test_outputs and all(o is not None for o in t.test_outputs)}
-    return known or None
 
 
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
@@ -133,6 +117,6 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         if main:
             write(out, sub, expected)
     timings["total_s"] = time.time() - t_start
-    answers = scoring_answers if scoring_answers is not None else answers_for(tasks, report.tasks, None)
+    answers = scoring_answers if scoring_answers is not None else answers_of(tasks, report.tasks)
     score = score_submission(sub, answers) if answers else None
     return PredictResult(sub, out, score, metrics, timings, skipped, warnings, sorted(set(fallback_tasks)))

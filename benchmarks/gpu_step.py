@@ -1,0 +1,180 @@
+"""GPU speed of arc-trm at the paper's size: one JSON line.
+
+On CUDA (bf16 autocast, trm-paper-att, 900 cells): examples/s, achieved TFLOP/s, fraction of the
+device's bf16 peak and peak memory of the bare step (forward + backward of one ACT step, no
+optimizer) and of the full training step (data, forward, backward, Adam-atan2, sign-SGD, EMA),
+each eager and compiled; inference views/s; TTT steps/s; compile seconds. Without CUDA it prints
+a one-line skip (exit 0). ``--cpu-smoke`` runs every measurement at toy sizes on the CPU, to
+check the script itself where no GPU is at hand.
+
+    python benchmarks/gpu_step.py [--batch 192] [--infer-batch 128] [--ttt-batch 64] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from accelerate import Accelerator
+
+from arc_trm.config import load_config, set_fields
+from arc_trm.data.batches import TrainStream, split_batch
+from arc_trm.data.ingest import build_dataset
+from arc_trm.infer.inference import predict_logits
+from arc_trm.infer.runner import make_runner
+from arc_trm.model.flops import train_example_flops, view_flops
+from arc_trm.model.losses import act_loss
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.trm import TRM, Carry
+from arc_trm.train.session import Schedule, TrainSession
+
+# Dense bf16 peak without sparsity, from the datasheets.
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "L40S": 362e12, "A10G": 125e12}
+
+
+def peak_flops(name: str) -> float | None:
+    return next((v for k, v in PEAK_BF16.items() if k in name), None)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reset_peak(device):
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gb(device):
+    return round(torch.cuda.max_memory_allocated() / 1e9, 2) if device.type == "cuda" else None
+
+
+def timed(fn, steps, device):
+    """(first call seconds, best-of-``steps`` seconds); the first call includes any compile."""
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    first = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - t)
+    return first, best
+
+
+def setup(cfg, ds, acc, compiled):
+    set_fields(cfg, {"train.compile": compiled})
+    torch.manual_seed(0)
+    model = TRM(cfg.model, ds.canvas ** 2)
+    return make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
+
+
+def record(what, batch, first, best, flops_per_example, device, peak):
+    out = {"what": what, "batch": batch, "step_s": round(best, 4), "per_s": round(batch / best, 1),
+           "first_call_s": round(first, 2), "peak_memory_gb": peak_gb(device)}
+    if flops_per_example:
+        tflops = batch * flops_per_example / best / 1e12
+        out["tflop_per_s"] = round(tflops, 1)
+        if peak:
+            out["fraction_of_bf16_peak"] = round(tflops * 1e12 / peak, 3)
+    return out
+
+
+def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool):
+    acc = Accelerator(cpu=device_cpu, mixed_precision="no" if device_cpu else "bf16")
+    device = acc.device
+    peak = peak_flops(torch.cuda.get_device_name()) if device.type == "cuda" else None
+    base = load_config(preset)
+    ds = build_dataset([], [], 8, 0, synthetic_tasks=64, synthetic_test_tasks=8, on_error=None, canvas=canvas,
+                       synthetic_families=None)
+    m = base.model
+    train_f, view_f = train_example_flops(m, canvas), view_flops(m, canvas)
+    results = []
+    for compiled in (False, True):
+        tag = "compiled" if compiled else "eager"
+        runner = setup(load_config(preset), ds, acc, compiled)
+        # bare step: one ACT step forward + backward, fixed data, no optimizer
+        stream = TrainStream(ds, batch, 0)
+        data = runner.to_device(stream.next_batch())
+        state = {"carry": Carry.initial(runner.model, data)}
+
+        def bare():
+            with acc.autocast():
+                state["carry"], out = runner.act_step(state["carry"], data, True)
+                loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], m.loss)
+            (loss / batch).backward()
+            runner.model.zero_grad(set_to_none=True)
+        reset_peak(device)
+        first, best = timed(bare, steps, device)
+        rec = record(f"bare_step_{tag}", batch, first, best, train_f, device, peak)
+        if compiled:   # the first compiled call builds the training graph
+            rec["compile_s_estimate"] = round(first - best, 1)
+        results.append(rec)
+        # full training step through the session (its own optimizer and EMA)
+        session = TrainSession(runner, TrainStream(ds, batch, 0), Schedule(base.optim, 1000),
+                               split_batch(batch, 1), 0)
+
+        def full():
+            session.step()
+            session.pop_metrics()
+        reset_peak(device)
+        first, best = timed(full, steps, device)
+        results.append(record(f"train_step_{tag}", batch, first, best, train_f, device, peak))
+        session.close()
+        if not compiled:
+            continue
+        # inference: every ACT step of a batch of views (compiled runner)
+        views = runner.to_device(TrainStream(ds, infer_batch, 1).next_batch())
+
+        def infer():
+            with acc.autocast():
+                predict_logits(runner, views)
+        reset_peak(device)
+        first, best = timed(infer, max(2, steps // 3), device)
+        results.append(record("inference_compiled", infer_batch, first, best, view_f, device, peak))
+        # TTT: a full fine-tune step at the TTT batch
+        ttt = TrainSession(runner, TrainStream(ds, ttt_batch, 2), Schedule(base.ttt.optim, 1000),
+                           split_batch(ttt_batch, 1), 0)
+
+        def ttt_step():
+            ttt.step()
+            ttt.pop_metrics()
+        reset_peak(device)
+        first, best = timed(ttt_step, steps, device)
+        results.append(record("ttt_step_compiled", ttt_batch, first, best, train_f, device, peak))
+        ttt.close()
+    return device, results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="trm-paper-att")
+    ap.add_argument("--batch", type=int, default=192)
+    ap.add_argument("--infer-batch", type=int, default=128)
+    ap.add_argument("--ttt-batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--cpu-smoke", action="store_true", help="toy sizes on the CPU: checks the script, not speed")
+    args = ap.parse_args()
+    if args.cpu_smoke:
+        device, results = measure("tiny-cpu", 6, 8, 8, 4, 2, device_cpu=True)
+        print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",
+                          "results": results}))
+        return
+    if not torch.cuda.is_available():
+        print(json.dumps({"benchmark": "gpu_step", "skipped": "no CUDA device"}))
+        return
+    device, results = measure(args.preset, 30, args.batch, args.infer_batch, args.ttt_batch, args.steps,
+                              device_cpu=False)
+    print(json.dumps({"benchmark": "gpu_step", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                      "preset": args.preset, "dtype": "bf16 autocast", "peak_bf16_tflops":
+                      (peak_flops(torch.cuda.get_device_name()) or 0) / 1e12, "results": results}))
+
+
+if __name__ == "__main__":
+    main()

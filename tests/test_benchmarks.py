@@ -1,0 +1,34 @@
+"""The GPU benchmark script runs: its skip line without CUDA, and every measurement at toy sizes
+on the CPU (so the script a GPU session runs has run before)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_step.py"
+
+
+def _run(*args):
+    out = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
+                         cwd=SCRIPT.parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stdout       # one JSON line, nothing else on stdout
+    return json.loads(lines[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA machine measures instead of skipping")
+def test_gpu_benchmark_skips_without_cuda():
+    assert _run() == {"benchmark": "gpu_step", "skipped": "no CUDA device"}
+
+
+def test_gpu_benchmark_measures_everything_at_toy_sizes_on_cpu():
+    res = _run("--cpu-smoke")
+    whats = [r["what"] for r in res["results"]]
+    assert whats == ["bare_step_eager", "train_step_eager", "bare_step_compiled", "train_step_compiled",
+                     "inference_compiled", "ttt_step_compiled"]
+    assert all(r["per_s"] > 0 and r["tflop_per_s"] >= 0 for r in res["results"])
