@@ -141,6 +141,19 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_reference(args: argparse.Namespace) -> int:
+    from arc_trm.model.reference import import_reference
+
+    ck = import_reference(Path(args.step_file), Path(args.out), Path(args.config) if args.config else None,
+                          Path(args.identifiers) if args.identifiers else None, args.set or [])
+    m = ck.cfg.model
+    known = (f"{len(ck.puzzles.task_ids)} known tasks, {ck.puzzles.num_plans} embedding rows" if ck.puzzles.task_ids
+             else "no identifiers: every task will be treated as unseen (rows start at the trained mean)")
+    print(f"wrote {ck.folder}: TRM {m.hidden_size} wide, {m.num_layers} layers, H{m.H_cycles} x L{m.L_cycles}, "
+          f"{m.halt_max_steps} halting steps; {known}")
+    return 0
+
+
 def _presets(kind: str) -> list[str]:
     from arc_trm.config import preset_names
     return preset_names(kind)
@@ -233,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--wheelhouse", action="append", metavar="DIR", help="folder of wheels to take first")
     pk.add_argument("--offline", action="store_true", help="take dependency wheels only from --wheelhouse")
     pk.set_defaults(func=_cmd_package)
+
+    ir = sub.add_parser("import-reference", formatter_class=fmt,
+                        help="a TRM reference checkpoint (step_N) → an arc-trm checkpoint folder")
+    ir.add_argument("step_file", help="the reference's torch.save of its model state dict")
+    ir.add_argument("--config", metavar="YAML", help="the run's all_config.yaml (default: shapes + ARC defaults)")
+    ir.add_argument("--identifiers", metavar="JSON",
+                    help="the training dataset's identifiers.json: keeps every known task's rows")
+    ir.add_argument("--out", required=True, metavar="DIR", help="new checkpoint folder")
+    ir.add_argument("--set", action="append", metavar="model.FIELD=VALUE", help="what shapes cannot tell")
+    ir.set_defaults(func=_cmd_import_reference)
     return p
 
 

@@ -28,10 +28,17 @@ class PuzzleTable:
     base: int = 1                # puzzle ID of plan row 0
 
     @classmethod
-    def build(cls, tasks, n_aug: int, seed: int, base: int = 1) -> "PuzzleTable":
+    def build(cls, tasks, n_aug: int, seed: int, base: int = 1, reuse: "PuzzleTable | None" = None) -> "PuzzleTable":
+        """Plans for ``tasks``; a task that ``reuse`` (a trained checkpoint's table) knows keeps
+        that table's plans, so its trained embedding rows apply to exactly its copies."""
+        known = {tid: t for t, tid in enumerate(reuse.task_ids)} if reuse is not None else {}
         ds, perms, owners, starts = [], [], [], [0]
         for t, task in enumerate(tasks):
-            d, p = plan_augmentations(task.plan_grids(), n_aug, task_rng(seed, task.task_id))
+            if task.task_id in known:
+                rows = slice(reuse.task_start[known[task.task_id]], reuse.task_start[known[task.task_id] + 1])
+                d, p = reuse.plan_dihedral[rows], reuse.plan_perm[rows]
+            else:
+                d, p = plan_augmentations(task.plan_grids(), n_aug, task_rng(seed, task.task_id))
             ds.append(d)
             perms.append(p)
             owners.append(np.full(len(d), t, dtype=np.int32))

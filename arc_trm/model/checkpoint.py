@@ -150,7 +150,7 @@ def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable) -> tuple[torch.Tensor, 
     Returns the (``puzzles.end``, hidden) rows and, per task of ``puzzles``, whether it is known."""
     src, w = ck.puzzles, ck.table.weight.float().cpu()
     out = torch.zeros(puzzles.end, w.shape[1])
-    trained = w[src.base:src.end]
+    trained = w[src.base:]     # (an imported checkpoint without identifiers keeps only their mean)
     out[puzzles.base:] = trained.mean(0) if len(trained) else 0.0
     index = {tid: t for t, tid in enumerate(src.task_ids)}
     known = np.array([tid in index for tid in puzzles.task_ids], dtype=bool)

@@ -5,8 +5,9 @@ One pass, in an order that leaves a valid, complete file whatever happens after 
 2. load the tasks (answers only for scoring) and write a fallback submission (every test input
    answered with itself; malformed tasks too, from what the loader kept of them);
 3. load the checkpoint with the overrides applied before the model is built;
-4. give every plan of the tasks an embedding row (trained rows for plans the checkpoint knows,
-   the mean of the trained rows for unseen tasks), test-time train the unseen tasks;
+4. plan the augmented copies (a task the checkpoint trained on keeps its own copies and their
+   rows; unseen tasks get ``ttt.augmentations`` new copies whose rows start at the mean of the
+   trained rows) and test-time train the unseen tasks;
 5. predict every view, invert, vote, and rewrite the submission; score it when answers exist.
 """
 
@@ -90,7 +91,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     metrics: dict = {}
     if fits:
         seed = int(ck.manifest.get("seed", 0))
-        ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas)
+        ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas, reuse_plans=ck.puzzles)
         rows, known = checkpoint.embedding_rows(ck, ds.table)
         table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
         table.weight = rows
