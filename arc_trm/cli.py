@@ -40,6 +40,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ArcTrmError(f"is a {kind} preset; train takes a run preset ({', '.join(_presets('run'))})",
                           source=args.preset)
     cfg = load_config(args.preset, args.set or [])
+    if args.log_with:
+        import importlib.util
+        module = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}[args.log_with]
+        if not any(importlib.util.find_spec(m) for m in module):
+            extra = "pip install 'arc-trm[tensorboard]'" if args.log_with == "tensorboard" else "pip install wandb"
+            raise ArcTrmError(f"--log-with {args.log_with} needs the {module[0]} package ({extra})")
     out = Path(args.out or f"runs/{cfg.name}")
     summary = train(cfg, out, Path(args.dataset) if args.dataset else None, resume=not args.fresh,
                     log_with=args.log_with, init_from=Path(args.init_from) if args.init_from else None)
@@ -262,9 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv:
+    if not argv:             # list the verbs; never start a run unasked
         parser.print_help()
-        return 2
+        return 0
     args = parser.parse_args(argv)
     try:
         return args.func(args)

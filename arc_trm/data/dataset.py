@@ -17,6 +17,7 @@ from arc_trm.data.canvas import CANVAS, VOCAB_SIZE
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.data.tasks import Task
 from arc_trm.errors import ArcTrmError, TaskError
+from arc_trm.jsonfile import read_json
 
 FORMAT_VERSION = 1
 DEMO, TEST = 0, 1
@@ -114,14 +115,18 @@ class ArcDataset:
         # manifest last: its presence marks a complete dataset directory
         (folder / "manifest.json").write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2))
 
-    @classmethod
-    def load(cls, folder: Path) -> "ArcDataset":
-        folder = Path(folder)
-        mpath = folder / "manifest.json"
+    @staticmethod
+    def read_manifest(folder: Path) -> dict:
+        mpath = Path(folder) / "manifest.json"
         if not mpath.is_file():
             raise ArcTrmError("not a dataset directory (no manifest.json); run `arc-trm ingest` first",
                               source=str(folder))
-        manifest = orjson.loads(mpath.read_bytes())
+        return read_json(mpath, "dataset manifest")
+
+    @classmethod
+    def load(cls, folder: Path) -> "ArcDataset":
+        folder = Path(folder)
+        manifest = cls.read_manifest(folder)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ArcTrmError(f"dataset format {manifest.get('format_version')} is not {FORMAT_VERSION}; re-ingest",
                               source=str(folder))

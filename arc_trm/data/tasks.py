@@ -180,11 +180,12 @@ def load_challenges(path: Path, data: Any = None, solutions: bool = True) -> Loa
 def read_solutions(path: Path) -> dict:
     """A Kaggle-style solutions file: task id → list of answer grids."""
     sols = read_json(path, "solutions file")
-    if not isinstance(sols, dict) or not all(isinstance(v, list) for v in sols.values()):
-        raise ArcTrmError("a solutions file must map task ids to lists of grids", source=str(path))
-    if any(isinstance(v, dict) and "train" in v for v in sols.values()) or not all(
-            all(isinstance(g, list) for g in v) for v in sols.values()):
-        raise ArcTrmError("not a solutions file (it holds tasks, not lists of answer grids)", source=str(path))
+    if isinstance(sols, dict) and any(isinstance(v, dict) and "train" in v for v in sols.values()):
+        raise ArcTrmError("not a solutions file (it holds tasks, not lists of answer grids: a challenges file?)",
+                          source=str(path))
+    if not isinstance(sols, dict) or not all(isinstance(v, list) and all(isinstance(g, list) for g in v)
+                                             for v in sols.values()):
+        raise ArcTrmError("not a solutions file (it must map task ids to lists of answer grids)", source=str(path))
     return sols
 
 

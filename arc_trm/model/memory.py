@@ -40,7 +40,8 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def check_fits(m: ModelConfig, canvas: int, micro_batch: int, device: torch.device, mixed_precision: str) -> None:
+def check_fits(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, device: torch.device,
+               mixed_precision: str) -> None:
     """Refuse, with the micro-batch that would fit, a step that cannot fit this device (several
     processes on one machine share its RAM). ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the check."""
     if os.environ.get("ARC_TRM_SKIP_MEMORY_CHECK"):
@@ -54,7 +55,8 @@ def check_fits(m: ModelConfig, canvas: int, micro_batch: int, device: torch.devi
     need = per * micro_batch
     if need > have:
         fits = max(1, int(have * 0.8 // per))
+        micro = max(d for d in range(1, min(fits, local_batch) + 1) if local_batch % d == 0)
         raise ArcTrmError(f"a training step at micro-batch {micro_batch} needs about {need / 2**30:.1f} GiB "
-                          f"(estimate) and this {device.type} has {have / 2**30:.1f} GiB free; set "
-                          f"train.micro_batch_size to a divisor of the per-process batch at most {fits} "
-                          f"(same math, more passes per step), or use a GPU")
+                          f"(estimate) and this {device.type} has {have / 2**30:.1f} GiB free; "
+                          f"--set train.micro_batch_size={micro} fits (the same math in "
+                          f"{local_batch // micro} passes per step), or use a GPU")

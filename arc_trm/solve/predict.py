@@ -45,12 +45,13 @@ class PredictResult:
 
 
 def check_output_path(out: Path) -> None:
-    """``--out`` must be a file path whose folder exists (or can be made) and is writable."""
+    """``--out`` must be a file path in an existing, writable folder (a folder that does not exist
+    is more often a typo or a missing mount than a wish to create it)."""
     if out.is_dir():
         raise ArcTrmError("--out is a folder; give a file path such as submission.json", source=str(out))
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise ArcTrmError(f"the folder {parent} does not exist (create it first)", source=str(out))
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ArcTrmError(f"cannot write here ({parent} is not a writable folder)", source=str(out))
 
@@ -63,6 +64,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     out = Path(out)
     check_output_path(out)
     scoring_answers = read_solutions(solutions) if solutions is not None else None   # a typo fails now
+    ck = checkpoint.load(ckpt, overrides)
+    cfg = ck.cfg
     report: LoadReport = load_spec(tasks, solutions=False)
     skipped = [str(e) for e in report.errors]
     for e in report.errors:
@@ -70,8 +73,6 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             on_error(e)
     expected = expected_entries(report.tasks, report.failed)
     sub = fallback_for(report)
-    ck = checkpoint.load(ckpt, overrides)
-    cfg = ck.cfg
     acc = accelerator or make_accelerator(cfg)
     main = acc.is_main_process
     if main:
@@ -96,6 +97,11 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
         table.weight = rows
         runner = make_runner(acc, ck.model, table, cfg)
+        if main and progress:
+            print(f"arc-trm predict: {len(fits)} tasks ({int((~known).sum())} unseen: TTT {cfg.ttt.mode}); "
+                  f"{acc.device.type} x{acc.num_processes} process(es), precision {acc.mixed_precision}, "
+                  f"{'compiled' if runner.compiled else 'eager'}"
+                  + (f"; budget {budget:.0f}s" if deadline else ""), flush=True)
         t0 = time.time()
         if cfg.ttt.mode != "off":
             ttt_deadline = None

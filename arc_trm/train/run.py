@@ -128,10 +128,11 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
             path = out_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     acc.wait_for_everyone()
+    split = split_batch(cfg.train.global_batch_size, acc.num_processes, cfg.train.micro_batch_size)
+    canvas = ArcDataset.read_manifest(dataset).get("canvas", cfg.data.canvas) if dataset else cfg.data.canvas
+    check_fits(cfg.model, canvas, split.micro, split.local, acc.device, acc.mixed_precision)   # before any slow work
     set_seed(cfg.train.seed)
     ds = prepare_dataset(cfg, acc, out_dir, dataset)
-    split = split_batch(cfg.train.global_batch_size, acc.num_processes, cfg.train.micro_batch_size)
-    check_fits(cfg.model, ds.canvas, split.micro, acc.device, acc.mixed_precision)
     torch.manual_seed(cfg.train.seed)
     model = TRM(cfg.model, ds.canvas ** 2)
     table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
