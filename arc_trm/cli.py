@@ -147,6 +147,19 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from arc_trm.kaggle.rehearse import rehearse
+
+    res = rehearse(Path(args.package), args.tasks, args.budget, args.processes,
+                   Path(args.root) if args.root else None)
+    used = res.summary.get("used", "?")
+    print(f"rehearsal in {res.root}: notebook exit {res.returncode}; submission from {used} "
+          f"({len(res.submission)} tasks)")
+    if res.score is not None:
+        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
+    return 0 if res.returncode == 0 and used == "predict" else 1
+
+
 def _cmd_import_reference(args: argparse.Namespace) -> int:
     from arc_trm.model.reference import import_reference
 
@@ -252,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--wheelhouse", action="append", metavar="DIR", help="folder of wheels to take first")
     pk.add_argument("--offline", action="store_true", help="take dependency wheels only from --wheelhouse")
     pk.set_defaults(func=_cmd_package)
+
+    rh = sub.add_parser("rehearse", formatter_class=fmt,
+                        help="run a package's Kaggle notebook here against a fake /kaggle (before using GPU quota)")
+    rh.add_argument("--package", default="submission", help="what `arc-trm package` wrote")
+    rh.add_argument("--tasks", required=True, help="tasks to play the hidden test set: challenges JSON, folder or bundled name")
+    rh.add_argument("--budget", type=float, metavar="SECONDS", help="the job's budget (default: the package's)")
+    rh.add_argument("--processes", type=int, default=1, help="predict processes (on a CPU machine: gloo processes)")
+    rh.add_argument("--root", metavar="DIR", help="keep the fake /kaggle, the venv and the logs here (default: a temp dir)")
+    rh.set_defaults(func=_cmd_rehearse)
 
     ir = sub.add_parser("import-reference", formatter_class=fmt,
                         help="a TRM reference checkpoint (step_N) → an arc-trm checkpoint folder")

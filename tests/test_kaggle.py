@@ -17,8 +17,11 @@ from arc_trm.config import load_config
 from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata
-from arc_trm.kaggle.job import fallback_submission, run_child, submission_problems
+from arc_trm.kaggle.job import (fallback_submission, install_packages, launch_plan, predict_command, run_child,
+                                submission_problems)
 from arc_trm.kaggle.package import PackageOptions, package
+from arc_trm.kaggle.rehearse import fake_kaggle
+from arc_trm.kaggle.wheels import KAGGLE_IMAGE_LACKS, PYTHONS, covers
 from arc_trm.data.arc_format import expected_entries
 from arc_trm.infer.score import score_submission
 from arc_trm.kaggle.budget import L4X4, project
@@ -72,22 +75,20 @@ def packaged(tmp_path_factory):
 
 def kaggle_tree(base: Path, packaged, break_checkpoint: bool = False) -> Path:
     """/kaggle as a newer Kaggle image mounts it: competition and dataset under nested folders."""
-    comp = base / "input" / "competitions" / COMPETITION
-    comp.mkdir(parents=True)
-    (comp / "arc-agi_test_challenges.json").write_text(json.dumps(packaged["challenges"]))
-    ds = base / "input" / "datasets" / "someone" / "arc-trm-payload"
-    shutil.copytree(packaged["pkg"].dataset, ds)
+    fake_kaggle(base, packaged["pkg"].dataset, packaged["challenges"], COMPETITION, "someone/arc-trm-payload")
     if break_checkpoint:
-        (ds / "model.safetensors").write_bytes(b"not a safetensors file")
-    (base / "working").mkdir()
+        (base / "input" / "datasets" / "someone" / "arc-trm-payload" / "model.safetensors").write_bytes(b"not safetensors")
     return base
 
 
-def run_notebook(packaged, root: Path, monkeypatch, budget_s: float | None = None) -> tuple[dict, str]:
+def run_notebook(packaged, root: Path, monkeypatch, budget_s: float | None = None,
+                 processes: int | None = None) -> tuple[dict, str]:
     monkeypatch.setenv("ARC_TRM_KAGGLE_ROOT", str(root))
     monkeypatch.setenv("ARC_TRM_PYTHON", packaged["python"])
     if budget_s is not None:
         monkeypatch.setenv("ARC_TRM_TIME_BUDGET_S", str(budget_s))
+    if processes is not None:
+        monkeypatch.setenv("ARC_TRM_PROCESSES", str(processes))
     nb = nbformat.read(str(packaged["pkg"].notebook), as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
@@ -111,12 +112,26 @@ def test_metadata_passes_the_kaggle_cli_checks(packaged):
                                preset=str(packaged["root"] / "test-preset.toml"), dataset_slug="Bad Slug"))
 
 
-def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, tmp_path, monkeypatch):
-    root = kaggle_tree(tmp_path / "kaggle", packaged)
-    sub, log = run_notebook(packaged, root, monkeypatch)
+@pytest.fixture(scope="module")
+def one_process(packaged, tmp_path_factory):
+    """The notebook on this CPU machine: no GPU, so the single-process branch."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = kaggle_tree(tmp_path_factory.mktemp("one") / "kaggle", packaged)
+        sub, log = run_notebook(packaged, root, mp)
+    return root, sub, log
+
+
+def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, one_process, tmp_path):
+    root, sub, log = one_process
     assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
     assert "submission from predict written" in log
-    assert str(Path(packaged["python"]).parent.parent) in log      # arc_trm came from the packaged wheel
+    venv_dir = str(Path(packaged["python"]).parent.parent)
+    assert any("installed arc_trm" in line and venv_dir in line for line in log.splitlines())   # from the wheel
+    # the log opens with the machine: Python, torch, accelerate, GPUs
+    env_lines = [line for line in log.splitlines() if "] env: " in line]
+    assert env_lines[0].split("env: ")[1].startswith("Python 3.")
+    assert any("env: torch 2." in line for line in env_lines) and any("env: accelerate " in line for line in env_lines)
+    assert any("env: GPUs: none" in line for line in env_lines)
     # The same checkpoint, tasks and config through `predict` in this process.
     chal = root / "input" / "competitions" / COMPETITION / "arc-agi_test_challenges.json"
     ref = predict(packaged["pkg"].dataset, str(chal), tmp_path / "ref.json")
@@ -168,3 +183,67 @@ def test_budget_choice_env_then_placeholder_then_packaged(monkeypatch):
     assert time_budget_s({"time_budget_s": 41400.0, "placeholder_time_budget_s": None}, rerun=False) == 41400.0
     monkeypatch.setenv("ARC_TRM_TIME_BUDGET_S", "60")
     assert time_budget_s(meta, rerun=True) == 60.0
+
+
+def test_two_process_branch_runs_and_equals_one_process(packaged, one_process, tmp_path, monkeypatch):
+    """The branch a 4x L4 machine takes (accelerate launch, one process per device), run for real
+    with 2 gloo processes on this CPU: TTT, sharded inference, the valid-only replacement."""
+    root = kaggle_tree(tmp_path / "kaggle", packaged)
+    sub, log = run_notebook(packaged, root, monkeypatch, processes=2)
+    assert "2 predict process(es)" in log and "accelerate.commands.launch --multi_gpu --num_processes 2" in log
+    assert "ACCELERATE_USE_CPU=1" in log and "submission from predict written" in log
+    assert sub == one_process[1]
+
+
+def test_launch_on_four_gpus_sets_every_setting_explicitly(monkeypatch):
+    monkeypatch.delenv("ARC_TRM_PROCESSES", raising=False)
+    assert launch_plan(["NVIDIA L4, 23034 MiB"] * 4) == (4, True) and launch_plan([]) == (1, False)
+    cmd, env = predict_command("python", 4, True, Path("pl"), Path("c.json"), Path("o.json"), 3600.0, 29501)
+    line = " ".join(cmd)
+    assert line.startswith("python -m accelerate.commands.launch --multi_gpu --num_processes 4 --num_machines 1 "
+                           "--machine_rank 0 --main_process_port 29501 --mixed_precision bf16 --dynamo_backend no "
+                           "-m arc_trm.cli predict --checkpoint pl --tasks c.json --out o.json --time-budget 3600")
+    assert env == {}
+    monkeypatch.setenv("ARC_TRM_PROCESSES", "2")
+    assert launch_plan([]) == (2, False)
+    assert predict_command("python", 1, False, Path("pl"), Path("c.json"), Path("o.json"), 60.0)[0][:3] == \
+        ["python", "-m", "arc_trm.cli"]
+
+
+def test_dataset_carries_a_wheel_for_every_python(packaged):
+    import zipfile
+    names = [p.name for p in packaged["pkg"].dataset.glob("*.whl")]
+    for py in PYTHONS:
+        for project in ("arc_trm",) + KAGGLE_IMAGE_LACKS:
+            assert covers(names, project, py), (project, py, names)
+    assert len([n for n in names if n.startswith("orjson-")]) >= len(PYTHONS) - 1   # compiled: per Python
+    assert not covers(["orjson-3.8.3-cp311-cp311-manylinux_2_17_x86_64.whl"], "orjson", "3.12")   # the check can fail
+    own = next(packaged["pkg"].dataset.glob("arc_trm-*.whl"))
+    meta = zipfile.ZipFile(own).read(next(n for n in zipfile.ZipFile(own).namelist() if n.endswith("METADATA")))
+    assert b"Requires-Python: >=3.11" in meta           # what arc-trm really needs (tomllib)
+    payload = json.loads((packaged["pkg"].dataset / "arc_trm_payload.json").read_text())
+    assert payload["packages"] == ["arc-trm", *KAGGLE_IMAGE_LACKS]
+
+
+def test_a_failed_install_names_the_package_and_why(packaged, tmp_path, capsys):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for w in packaged["pkg"].dataset.glob("arc_trm-*.whl"):
+        shutil.copy(w, wheels / w.name)
+    install_packages(packaged["python"], wheels, ["arc-trm", "drawsvg"])      # drawsvg's wheel is missing
+    out = capsys.readouterr().out
+    assert "install drawsvg: FAILED:" in out and "drawsvg" in out.split("install drawsvg: FAILED:")[1]
+    assert "install arc-trm: ok" in out
+
+
+def test_rehearse_command_prints_the_log_and_the_score(packaged, tmp_path, capsys):
+    from arc_trm.cli import main
+    (tmp_path / "p_challenges.json").write_text(json.dumps(packaged["challenges"]))
+    (tmp_path / "p_solutions.json").write_text(json.dumps(packaged["solutions"]))
+    rc = main(["rehearse", "--package", str(packaged["pkg"].out), "--tasks", str(tmp_path / "p_challenges.json"),
+               "--budget", "300", "--root", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0, out[-3000:]
+    assert "env: Python" in out and "submission from predict written" in out
+    assert "submission from predict (5 tasks)" in out and "pass@2" in out
+    assert (tmp_path / "r" / "kaggle" / "working" / "arc_trm" / "predict.log").is_file()

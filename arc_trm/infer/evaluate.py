@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.tasks import Task
@@ -41,6 +43,8 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
     metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
     metrics["views"] = int(preds.complete.sum())
+    metrics["test_inputs"] = int(len(ds.test_rows()))
+    metrics["inputs_voted"] = int(len(np.unique(views.rows[preds.complete])))
     if answers:
         copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
         metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]

@@ -6,16 +6,20 @@ Order of work (every step after the first may fail; none can leave the submissio
 1. find the challenges file and our payload under ``/kaggle/input`` (mount paths differ
    between Kaggle generations, so both are searched for, not assumed);
 2. write a fallback submission (every test input answered with itself);
-3. install the payload's wheels offline (``pip install --no-index --no-deps``);
+3. log the machine (Python, torch, accelerate, GPUs), then install the payload's packages
+   offline, pip choosing each one's wheel for this Python (``--no-index --find-links``);
 4. run ``arc-trm predict`` in a child process (``accelerate launch`` with one process per GPU
-   when there are several), with the time left in the budget, killed if it overruns;
+   when there are several, every launch setting explicit: no accelerate config file is read or
+   needed), with the time left in the budget, killed if it overruns;
 5. copy its submission over the fallback only if it is valid and covers every task.
 
 Environment variables (all optional; on Kaggle none is set):
 ``ARC_TRM_KAGGLE_ROOT`` replaces ``/kaggle`` (tests and rehearsals), ``ARC_TRM_PYTHON`` the
-interpreter that installs and predicts, ``ARC_TRM_TIME_BUDGET_S`` the packaged time budget.
-``KAGGLE_IS_COMPETITION_RERUN`` (set by Kaggle on the scored rerun) selects the full budget when
-the package has a shorter one for the public placeholder run.
+interpreter that installs and predicts, ``ARC_TRM_TIME_BUDGET_S`` the packaged time budget,
+``ARC_TRM_PROCESSES`` the number of predict processes (default: one per GPU; on a machine
+without GPUs several processes run on the CPU with gloo, which is how the multi-GPU branch is
+rehearsed). ``KAGGLE_IS_COMPETITION_RERUN`` (set by Kaggle on the scored rerun) selects the full
+budget when the package has a shorter one for the public placeholder run.
 """
 
 import json
@@ -92,50 +96,87 @@ def time_budget_s(meta: dict, rerun: bool) -> float:
     return float(meta.get("time_budget_s") or 41400)
 
 
-def gpu_count() -> int:
+def gpus() -> list:
+    """One line per GPU: name and memory, from nvidia-smi (none on a CPU machine)."""
     if shutil.which("nvidia-smi") is None:
-        return 0
+        return []
     try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def install_wheels(python: str, wheel_dir: Path) -> bool:
-    wheels = sorted(str(p) for p in wheel_dir.glob("*.whl"))
-    if not wheels:
-        log(f"no wheels in {wheel_dir}")
-        return False
-    cmd = [python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--disable-pip-version-check"]
-    r = subprocess.run(cmd + wheels, capture_output=True, text=True)
-    if r.returncode != 0:  # one bad wheel (e.g. built for another Python) must not block the rest
-        log(f"pip install of all wheels failed; installing one by one\n{r.stderr[-2000:]}")
-        for w in wheels:
-            r1 = subprocess.run(cmd + [w], capture_output=True, text=True)
-            log(f"  {Path(w).name}: {'ok' if r1.returncode == 0 else 'FAILED ' + r1.stderr[-300:]}")
+def launch_plan(gpu_list: list) -> tuple:
+    """(processes, on_gpu): one predict process per GPU, or ``ARC_TRM_PROCESSES``."""
+    processes = int(os.environ.get("ARC_TRM_PROCESSES") or len(gpu_list) or 1)
+    return max(1, processes), bool(gpu_list)
+
+
+def log_environment(python: str, gpu_list: list) -> None:
+    """The first lines of the log: what a failed run on Kaggle most often comes down to."""
+    probe = ("import platform, sys\n"
+             "print('Python', sys.version.split()[0], platform.platform())\n"
+             "for name in ('torch', 'accelerate', 'numpy'):\n"
+             "    try:\n"
+             "        m = __import__(name); print(name, m.__version__)\n"
+             "    except Exception as e:\n"
+             "        print(name, 'MISSING', repr(e))\n"
+             "import torch; print('CUDA', torch.version.cuda, 'devices', torch.cuda.device_count())\n")
+    r = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+    for line in (r.stdout + r.stderr[-500:]).splitlines():
+        log(f"env: {line}")
+    log(f"env: GPUs: {'; '.join(gpu_list) if gpu_list else 'none'}")
+
+
+def install_packages(python: str, wheel_dir: Path, names: list) -> bool:
+    """Install ``names`` offline from ``wheel_dir``, pip picking each one's wheel for this Python.
+    A failure names the package and pip's reason; True when arc_trm imports afterwards."""
+    # --ignore-installed: our tested versions, whatever the image (or a rehearsal's machine) has
+    cmd = [python, "-m", "pip", "install", "--no-index", "--no-deps", "--ignore-installed", "--find-links",
+           str(wheel_dir), "--quiet", "--disable-pip-version-check"]
+    r = subprocess.run(cmd + names, capture_output=True, text=True)
+    if r.returncode != 0:  # find which package failed, and why, one by one
+        for name in names:
+            r1 = subprocess.run(cmd + [name], capture_output=True, text=True)
+            reason = (r1.stderr.strip().splitlines() or ["?"])[-1][-300:]
+            log(f"install {name}: {'ok' if r1.returncode == 0 else 'FAILED: ' + reason}")
     probe = subprocess.run([python, "-c", "import arc_trm, arc_trm.cli; print(arc_trm.__version__, arc_trm.__file__)"],
                            capture_output=True, text=True, cwd=str(wheel_dir.parent))
     if probe.returncode != 0:
-        log(f"arc_trm does not import after install:\n{probe.stderr[-2000:]}")
+        log(f"arc_trm does not import after install: {(probe.stderr.strip().splitlines() or ['?'])[-1]}")
         return False
     log(f"installed arc_trm {probe.stdout.strip()}")
     return True
 
 
-def predict_command(python: str, gpus: int, payload: Path, challenges: Path, out: Path, budget_s: float) -> list:
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def predict_command(python: str, processes: int, on_gpu: bool, payload: Path, challenges: Path, out: Path,
+                    budget_s: float, port: int = 29500) -> tuple:
+    """(command, extra environment). Several processes go through ``accelerate launch`` with every
+    setting given, so nothing depends on an accelerate config file (Kaggle has none); without
+    GPUs the same launch runs gloo processes on the CPU (``ACCELERATE_USE_CPU``)."""
     args = ["-m", "arc_trm.cli", "predict", "--checkpoint", str(payload), "--tasks", str(challenges),
             "--out", str(out), "--time-budget", f"{budget_s:.0f}"]
-    if gpus > 1:
-        return [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(gpus),
-                "--num_machines", "1"] + args
-    return [python] + args
+    if processes <= 1:
+        return [python] + args, {}
+    launch = [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+              "--num_machines", "1", "--machine_rank", "0", "--main_process_port", str(port),
+              "--mixed_precision", "bf16" if on_gpu else "no", "--dynamo_backend", "no"]
+    return launch + args, ({} if on_gpu else {"ACCELERATE_USE_CPU": "1"})
 
 
-def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float) -> int | None:
+def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float, extra_env: dict | None = None) -> int | None:
     """Run ``cmd``, echoing its output to the notebook and to ``log_path``; terminate it after
     ``timeout_s`` (then kill). Returns the exit code, None when it had to be stopped."""
-    env = dict(os.environ, TQDM_MININTERVAL="30", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TQDM_MININTERVAL="30", PYTHONUNBUFFERED="1", **(extra_env or {}))
     with open(log_path, "w") as logf:
         child = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, errors="replace")
@@ -204,13 +245,16 @@ def run_job(start: float | None = None) -> dict:
         meta = json.loads((payload / PAYLOAD_MARKER).read_text())
         budget = time_budget_s(meta, rerun)
         python = os.environ.get("ARC_TRM_PYTHON") or sys.executable
+        gpu_list = gpus()
+        log_environment(python, gpu_list)
         log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
-        if not install_wheels(python, payload):
+        names = meta.get("packages") or sorted({w.split("-")[0] for w in meta.get("wheels", [])})
+        if not install_packages(python, payload, names):
             return summary
         phase("install", t)
 
         t = time.time()
-        gpus = gpu_count()
+        processes, on_gpu = launch_plan(gpu_list)
         left = budget - (time.time() - _T0[0]) - finish_margin_s(budget)
         if left <= 0:
             log("no time left for predict; keeping the fallback")
@@ -220,9 +264,10 @@ def run_job(start: float | None = None) -> dict:
         out = scratch / "submission.json"
         if out.exists():
             out.unlink()
-        cmd = predict_command(python, gpus, payload, challenges_path, out, left)
-        log(f"{gpus} GPU(s); predicting with {left:.0f}s: {' '.join(cmd)}")
-        rc = run_child(cmd, scratch, scratch / "predict.log", left + kill_grace_s(budget))
+        cmd, extra_env = predict_command(python, processes, on_gpu, payload, challenges_path, out, left, free_port())
+        log(f"{len(gpu_list)} GPU(s), {processes} predict process(es); predicting with {left:.0f}s: {' '.join(cmd)}"
+            + (f" ({' '.join(f'{k}={v}' for k, v in extra_env.items())})" if extra_env else ""))
+        rc = run_child(cmd, scratch, scratch / "predict.log", left + kill_grace_s(budget), extra_env)
         summary["predict_exit"] = rc
         phase("predict", t)
 

@@ -49,7 +49,6 @@ class PackageOptions:
     dataset_title: str = "arc-trm payload"
     kernel_title: str = "arc-trm TRM submission"
     machine_shape: str = metadata.L4X4_SHAPE
-    python_version: str = "3.11"                # the Kaggle image's Python, for binary wheels
     wheelhouse: list[Path] = field(default_factory=list)
     offline: bool = False                       # take dependency wheels only from wheelhouse
 
@@ -109,13 +108,14 @@ def package(opts: PackageOptions) -> Package:
             shutil.copy2(f, dataset / f.name)
     (dataset / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
     whl = [wheels.project_wheel(dataset, opts.wheelhouse)]
-    whl += wheels.dependency_wheels(dataset, python_version=opts.python_version, wheelhouse=opts.wheelhouse,
-                                    offline=opts.offline)
+    whl += wheels.dependency_wheels(dataset, wheelhouse=opts.wheelhouse, offline=opts.offline)
     names = sorted({w.name for w in whl})
+    packages = ["arc-trm", *wheels.KAGGLE_IMAGE_LACKS]
     payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
                "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
-               "checkpoint_steps": ck.info.get("step"), "wheels": names,
+               "checkpoint_steps": ck.info.get("step"), "wheels": names, "packages": packages,
+               "pythons": list(wheels.PYTHONS),
                "projection_4xL4_from_flops": plan}
     (dataset / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     (dataset / "dataset-metadata.json").write_bytes(orjson.dumps(ds_meta, option=orjson.OPT_INDENT_2))

@@ -51,25 +51,60 @@ def project_wheel(dest: Path, wheelhouse: list[Path] = ()) -> Path:
     return found[-1]
 
 
-def dependency_wheels(dest: Path, names: tuple[str, ...] = KAGGLE_IMAGE_LACKS, python_version: str = "3.11",
-                      platform: str = "manylinux2014_x86_64", wheelhouse: list[Path] = (),
-                      offline: bool = False) -> list[Path]:
-    """Wheels for ``names`` at the locally installed versions, for Kaggle's Python and platform:
-    from the package index, or only from ``wheelhouse`` folders when ``offline``."""
+# The notebook's Python is the Kaggle image's, which changes between image releases: compiled
+# dependencies ship for each of these, and pip picks the one that matches.
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+
+
+def dependency_wheels(dest: Path, names: tuple[str, ...] = KAGGLE_IMAGE_LACKS, pythons: tuple[str, ...] = PYTHONS,
+                      wheelhouse: list[Path] = (), offline: bool = False) -> list[Path]:
+    """Wheels of ``names`` for every Python of ``pythons`` on Kaggle's platform: the version
+    installed here (what was tested is what ships), or, for a Python that version has no wheel
+    for, the newest release that has one. From the package index, or only from ``wheelhouse``
+    folders when ``offline``."""
     dest.mkdir(parents=True, exist_ok=True)
-    pins = []
+    pins = {}
     for name in names:
         try:
-            pins.append(f"{name}=={metadata.version(name)}")
+            pins[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             raise ArcTrmError(f"{name} is not installed here, so its version for Kaggle is unknown; "
                               "install arc-trm's dependencies first") from None
-    args = ["download", "--no-deps", "--only-binary=:all:", "--python-version", python_version,
-            "--platform", platform, "--implementation", "cp", "--quiet", "-d", str(dest)]
+    base = ["download", "--no-deps", "--only-binary=:all:", "--implementation", "cp", "--quiet", "-d", str(dest)]
+    for platform in PLATFORMS:
+        base += ["--platform", platform]
     for d in wheelhouse:
-        args += ["--find-links", str(d)]
+        base += ["--find-links", str(d)]
     if offline:
-        args.append("--no-index")
-    _pip(args + pins, f"fetching wheels for {', '.join(pins)}"
-         + (" (offline: put them in a --wheelhouse folder)" if offline else ""))
+        base.append("--no-index")
+    where = " (offline: put them in a --wheelhouse folder)" if offline else ""
+    for py in pythons:
+        args = base + ["--python-version", py]
+        for name, version in pins.items():
+            try:
+                _pip(args + [f"{name}=={version}"], f"fetching {name}=={version} for Python {py}")
+            except ArcTrmError:
+                _pip(args + [f"{name}>={version}"], f"fetching a wheel of {name}>={version} for Python {py}{where}")
     return sorted(dest.glob("*.whl"))
+
+
+def wheel_tags(filename: str) -> tuple[str, str, str, str]:
+    """(project, version, python tag, abi tag) of a wheel file name."""
+    parts = filename[:-4].split("-")
+    return parts[0], parts[1], parts[-3], parts[-2]
+
+
+def covers(filenames: list[str], project: str, python: str) -> bool:
+    """Whether a wheel of ``project`` among ``filenames`` installs on CPython ``python`` (x86-64 Linux)."""
+    cp = "cp" + python.replace(".", "")
+    for f in filenames:
+        name, _, py_tags, abi = wheel_tags(f)
+        if name.lower().replace("-", "_") != project.lower().replace("-", "_"):
+            continue
+        tags = py_tags.split(".")
+        if "py3" in tags or "py2.py3" in py_tags or cp in tags:
+            return True
+        if abi == "abi3" and any(t.startswith("cp3") and int(t[3:]) <= int(cp[3:]) for t in tags):
+            return True
+    return False

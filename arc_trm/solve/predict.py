@@ -20,6 +20,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.tasks import LoadReport, answers_of, load_spec, read_solutions
 from arc_trm.errors import ArcTrmError
@@ -28,8 +29,14 @@ from arc_trm.infer.runner import make_accelerator, make_runner
 from arc_trm.infer.score import Score, score_submission
 from arc_trm.infer.submission import expected_entries, fallback_for, write
 from arc_trm.model import checkpoint
+from arc_trm.model.flops import view_flops
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.solve.ttt import test_time_train
+
+
+# Inference is planned at this multiple of its FLOP estimate from the TTT rate (inference runs at
+# a higher rate per FLOP than training, so this errs on the side of finishing).
+INFERENCE_MARGIN = 1.5
 
 
 @dataclass
@@ -103,17 +110,30 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                   f"{'compiled' if runner.compiled else 'eager'}"
                   + (f"; budget {budget:.0f}s" if deadline else ""), flush=True)
         t0 = time.time()
+        views = PredictionViews.of(ds, cfg.predict.views_per_input or None, seed)
+        per_view = view_flops(ck.model.cfg, ds.canvas)
+        inputs = len(ds.test_rows())
+
+        def reserve(flop_per_s: float, seconds_left: float) -> float:
+            """Inference's share, from the rate TTT measured: all planned views with a margin, at
+            least three rounds of one view per input, at most two thirds of what is left."""
+            want = max(len(views) * per_view / flop_per_s * INFERENCE_MARGIN, 3 * inputs * per_view / flop_per_s)
+            return min(want, seconds_left * 2 / 3)
         if cfg.ttt.mode != "off":
-            ttt_deadline = None
-            if deadline is not None:  # keep at least a third of what is left for inference
-                ttt_deadline = t0 + (deadline - t0) * 2 / 3
-            timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation,
-                                             ttt_deadline, progress=progress)
+            timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
+                                             reserve if deadline is not None else None, progress=progress)
+            plan = timings["ttt"]
+            if main and progress and "flop_per_s" in plan:
+                rates = ", ".join(f"{k} {v:.3f} s/step" for k, v in plan["seconds_per_step"].items())
+                print(f"arc-trm predict: plan from measured rates ({rates}, {plan['flop_per_s'] / 1e12:.3f} TFLOP/s): "
+                      f"TTT until {plan['reserve_s']:.0f}s before the deadline, then {len(views)} views "
+                      f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
         timings["ttt_s"] = time.time() - t0
         t0 = time.time()
         ev = evaluate(runner, ds, fits, max_views=cfg.predict.views_per_input, deadline=deadline, desc="predict",
                       progress=progress)
         timings["inference_s"] = time.time() - t0
+        timings["views_per_s"] = ev.metrics["views"] / max(timings["inference_s"], 1e-9)
         for e in ev.failures:
             skipped.append(str(e))
             fallback_tasks.append(e.task_id)

@@ -7,15 +7,16 @@ pre-training, with the ``[ttt]`` table's batch and ``[ttt.optim]`` settings. Mod
 ``embeddings_then_full`` (embeddings first, then all weights: the schedule that worked best in
 public reports).
 
-With a deadline, the first steps of the first phase are timed and every phase is shrunk by one
-factor to fit (a phase that trains the dense weights costs more per step than one that does
-not: the FLOP ratio converts one rate into the other); the second phase times itself again and
-refits to what is left.
+With a deadline, the first steps of the first phase are timed. The measured rate (FLOP/s) sizes
+what must be kept for inference (``reserve``), and every phase is shrunk by one factor to fit the
+rest (a phase that trains the dense weights costs more per step than one that does not: the FLOP
+ratio converts one rate into the other); the second phase times itself again and refits.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -45,14 +46,17 @@ def fit_steps(phase_steps: list[int], step_s: list[float], seconds: float) -> li
 
 
 def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
-                    translation: str = "fixed", deadline: float | None = None, log=None,
-                    progress: bool = True) -> dict:
-    """Train ``runner``'s model and table in place on the tasks of ``task_mask``. Returns
-    ``{"steps": {phase: steps run}, "seconds_per_step": {phase: measured}}``."""
+                    translation: str = "fixed", deadline: float | None = None,
+                    reserve: Callable[[float, float], float] | None = None, log=None, progress: bool = True) -> dict:
+    """Train ``runner``'s model and table in place on the tasks of ``task_mask``, ending by
+    ``deadline`` minus ``reserve(measured FLOP/s, seconds left)`` seconds (both agreed by every
+    process, so they all plan the same steps). Returns ``{"steps": {phase: steps
+    run}, "seconds_per_step": {phase: measured}, "flop_per_s": ..., "reserve_s": ...}``."""
     done: dict = {}
     rates: dict[str, float] = {}
+    result = {"steps": done, "seconds_per_step": rates}
     if not task_mask.any():
-        return {"steps": done, "seconds_per_step": rates}
+        return result
     acc = runner.acc
     split = split_batch(cfg.global_batch_size, acc.num_processes, cfg.micro_batch_size, "ttt.global_batch_size")
     m, canvas = runner.model.cfg, ds.canvas
@@ -77,12 +81,18 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                 if deadline is not None and ran == min(PROBE_STEPS, steps) and ran > 1:
                     session.pop_metrics()
                     step_s = (time.time() - t_probe) / (ran - 1)
+                    left = deadline - time.time()
                     if acc.num_processes > 1:   # every process must plan the same steps
-                        step_s = float(acc.reduce(torch.tensor([step_s], device=acc.device), "max").item())
+                        agreed = acc.reduce(torch.tensor([step_s, -left], device=acc.device), "max").tolist()
+                        step_s, left = agreed[0], -agreed[1]
                     rates[name] = step_s
+                    if "flop_per_s" not in result:     # the first phase that times itself plans inference
+                        result["flop_per_s"] = split.global_batch * cost[name] / step_s
+                        result["reserve_s"] = reserve(result["flop_per_s"], left) if reserve else 0.0
                     later = [n for n, _ in plan[k + 1:]]
                     per_step = [step_s] + [step_s * cost[n] / cost[name] for n in later]
-                    fitted = fit_steps([steps - ran] + [s for _, s in plan[k + 1:]], per_step, deadline - time.time())
+                    fitted = fit_steps([steps - ran] + [s for _, s in plan[k + 1:]], per_step,
+                                       left - result.get("reserve_s", 0.0))
                     steps = ran + fitted[0]
                     for entry, n in zip(plan[k + 1:], fitted[1:]):
                         entry[1] = n
@@ -94,7 +104,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                     bar.set_postfix(loss=f"{met['loss']:.3f}", exact=f"{met['exact_accuracy']:.2f}")
                     if log is not None:
                         log({"kind": f"ttt_{name}", **met})
-                if deadline is not None and runner.stop_agreed(time.time() > deadline):
+                if deadline is not None and runner.stop_agreed(time.time() > deadline - result.get("reserve_s", 0.0)):
                     break
         finally:
             bar.close()
@@ -103,6 +113,6 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
             p.requires_grad_(True)
         runner.forward = runner.model
         done[name] = ran
-        if deadline is not None and runner.stop_agreed(time.time() > deadline):
+        if deadline is not None and runner.stop_agreed(time.time() > deadline - result.get("reserve_s", 0.0)):
             break
-    return {"steps": done, "seconds_per_step": rates}
+    return result
