@@ -68,11 +68,17 @@ def timed(fn, steps, device):
     return first, best
 
 
-def setup(cfg, ds, acc, compiled):
-    set_fields(cfg, {"train.compile": compiled})
+def setup(cfg, ds, acc, compiled, backend):
+    """A runner as training builds it; compiled with ``backend`` (what ``train.compile`` uses is
+    inductor, the default)."""
+    set_fields(cfg, {"train.compile": False})
     torch.manual_seed(0)
     model = TRM(cfg.model, ds.canvas ** 2)
-    return make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
+    runner = make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
+    if compiled:
+        model.compile(backend=backend)
+        runner.compiled = True
+    return runner
 
 
 def record(what, batch, first, best, flops_per_example, device, peak):
@@ -86,7 +92,7 @@ def record(what, batch, first, best, flops_per_example, device, peak):
     return out
 
 
-def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool):
+def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool, backend: str = "inductor"):
     acc = Accelerator(cpu=device_cpu, mixed_precision="no" if device_cpu else "bf16")
     device = acc.device
     peak = peak_flops(torch.cuda.get_device_name()) if device.type == "cuda" else None
@@ -98,7 +104,7 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
     results = []
     for compiled in (False, True):
         tag = "compiled" if compiled else "eager"
-        runner = setup(load_config(preset), ds, acc, compiled)
+        runner = setup(load_config(preset), ds, acc, compiled, backend)
         # bare step: one ACT step forward + backward, fixed data, no optimizer
         stream = TrainStream(ds, batch, 0)
         data = runner.to_device(stream.next_batch())
@@ -162,7 +168,8 @@ def main() -> None:
     ap.add_argument("--cpu-smoke", action="store_true", help="toy sizes on the CPU: checks the script, not speed")
     args = ap.parse_args()
     if args.cpu_smoke:
-        device, results = measure("tiny-cpu", 6, 8, 8, 4, 2, device_cpu=True)
+        # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
+        device, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager")
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",
                           "results": results}))
         return
