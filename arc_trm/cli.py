@@ -59,14 +59,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from arc_trm.solve.predict import predict
 
-    overrides = list(args.set or [])
-    if args.strategy:
-        overrides.append(f"predict.strategy={args.strategy}")
-    if args.ttt:
-        overrides.append(f"ttt.mode={args.ttt}")
-    res = predict(Path(args.checkpoint), args.tasks, Path(args.out), overrides, args.time_budget,
+    fields = {k: v for k, v in (("predict.strategy", args.strategy), ("ttt.mode", args.ttt)) if v}
+    res = predict(Path(args.checkpoint), args.tasks, Path(args.out), args.set or [], args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
-                  on_error=lambda e: _err("predict", f"skipping: {e}"))
+                  on_error=lambda e: _err("predict", f"skipping: {e}"), fields=fields)
     t = res.timings
     ttt = t.get("ttt") or {}
     steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"

@@ -123,16 +123,7 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
             rec["compile_s_estimate"] = round(first - best, 1)
         results.append(rec)
         # full training step through the session (its own optimizer and EMA)
-        session = TrainSession(runner, TrainStream(ds, batch, 0), Schedule(base.optim, 1000),
-                               split_batch(batch, 1), 0)
-
-        def full():
-            session.step()
-            session.pop_metrics()
-        reset_peak(device)
-        first, best = timed(full, steps, device)
-        results.append(record(f"train_step_{tag}", batch, first, best, train_f, device, peak))
-        session.close()
+        results.append(session_record(f"train_step_{tag}", runner, ds, batch, base.optim, steps, train_f, peak))
         if not compiled:
             continue
         # inference: every ACT step of a batch of views (compiled runner)
@@ -145,17 +136,21 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
         first, best = timed(infer, max(2, steps // 3), device)
         results.append(record("inference_compiled", infer_batch, first, best, view_f, device, peak))
         # TTT: a full fine-tune step at the TTT batch
-        ttt = TrainSession(runner, TrainStream(ds, ttt_batch, 2), Schedule(base.ttt.optim, 1000),
-                           split_batch(ttt_batch, 1), 0)
-
-        def ttt_step():
-            ttt.step()
-            ttt.pop_metrics()
-        reset_peak(device)
-        first, best = timed(ttt_step, steps, device)
-        results.append(record("ttt_step_compiled", ttt_batch, first, best, train_f, device, peak))
-        ttt.close()
+        results.append(session_record("ttt_step_compiled", runner, ds, ttt_batch, base.ttt.optim, steps, train_f, peak))
     return device, results
+
+
+def session_record(what, runner, ds, batch, optim, steps, flops_per_example, peak):
+    """Steps of a training session (data, forward, backward, optimizers, EMA as configured)."""
+    session = TrainSession(runner, TrainStream(ds, batch, 0), Schedule(optim, 1000), split_batch(batch, 1), 0)
+
+    def step():
+        session.step()
+        session.pop_metrics()
+    reset_peak(runner.device)
+    first, best = timed(step, steps, runner.device)
+    session.close()
+    return record(what, batch, first, best, flops_per_example, runner.device, peak)
 
 
 def main() -> None:

@@ -16,15 +16,13 @@ from pathlib import Path
 
 from arc_trm.data.ingest import ingest
 
-CONCEPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "conceptarc" / "arc-agi_concept_challenges.json"
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arc", choices=["1", "2"], default="1")
     ap.add_argument("--augmentations", type=int, default=1000)
     args = ap.parse_args()
-    tasks = [f"arc{args.arc}-train"] + ([str(CONCEPT)] if CONCEPT.is_file() else [])
+    tasks = [f"arc{args.arc}-train", "conceptarc"]          # ConceptARC is bundled
     out = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
     ds = ingest(tasks, [f"arc{args.arc}-eval"], out / "ds", args.augmentations, seed=0, on_error=lambda e: None)
@@ -32,7 +30,7 @@ def main() -> None:
     written = sum(f.stat().st_size for f in (out / "ds").iterdir())
     shutil.rmtree(out)
     print(json.dumps({
-        "benchmark": "ingest", "arc": f"ARC-AGI-{args.arc}", "conceptarc": CONCEPT.is_file(),
+        "benchmark": "ingest", "arc": f"ARC-AGI-{args.arc}", "conceptarc": True,
         "augmentations": args.augmentations, "tasks": ds.manifest["num_tasks"],
         "puzzle_ids": ds.manifest["num_puzzle_ids"], "wall_s": round(wall, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

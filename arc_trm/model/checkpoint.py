@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from arc_trm.config import RunConfig, apply_overrides, changed_fields
+from arc_trm.config import RunConfig, apply_overrides, changed_fields, set_fields
 from arc_trm.data.canvas import CANVAS
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.errors import ArcTrmError
@@ -89,11 +89,13 @@ def resolve(folder: Path) -> Path:
     return folder
 
 
-def check_overrides(cfg: RunConfig, overrides: list[str], source: str) -> RunConfig:
-    """Apply ``--set`` overrides to a trained checkpoint's config, refusing those its weights
-    cannot follow (the model's shape, the data it was trained on)."""
+def check_overrides(cfg: RunConfig, overrides: list[str], source: str, fields: dict | None = None) -> RunConfig:
+    """Apply ``--set`` overrides (and ``fields``, dotted names with Python values) to a trained
+    checkpoint's config, refusing those its weights cannot follow (the model's shape, the data it
+    was trained on)."""
     before = cfg.to_dict()
     apply_overrides(cfg, overrides)
+    set_fields(cfg, fields or {})
     fixed = [f for f in changed_fields(before, cfg.to_dict())
              if f.startswith(FIXED_BY_TRAINING) and f not in CHANGEABLE_DATA]
     if fixed:
@@ -102,8 +104,9 @@ def check_overrides(cfg: RunConfig, overrides: list[str], source: str) -> RunCon
     return cfg
 
 
-def load(folder: Path, overrides: list[str] | None = None, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint; ``overrides`` apply before the model is built (see
+def load(folder: Path, overrides: list[str] | None = None, device: str | torch.device = "cpu",
+         fields: dict | None = None) -> Checkpoint:
+    """Read a checkpoint; ``overrides`` and ``fields`` apply before the model is built (see
     :func:`check_overrides`); the EMA weights are used when ``predict.use_ema`` and present."""
     folder = resolve(folder)
     if not folder.is_dir():
@@ -120,7 +123,7 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
         info = read_json(folder / "info.json", "checkpoint info") if (folder / "info.json").is_file() else {}
     except (OSError, ValueError, KeyError, SafetensorError, ArcTrmError) as e:
         raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
-    check_overrides(cfg, overrides or [], str(folder))
+    check_overrides(cfg, overrides or [], str(folder), fields)
     canvas = int(manifest.get("canvas", CANVAS))
     model = TRM(cfg.model, canvas * canvas)
     dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}

@@ -65,13 +65,16 @@ def check_output_path(out: Path) -> None:
 
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
             time_budget_s: float | None = None, accelerator: Accelerator | None = None,
-            solutions: Path | None = None, on_error=None, progress: bool = True) -> PredictResult:
+            solutions: Path | None = None, on_error=None, progress: bool = True,
+            fields: dict | None = None) -> PredictResult:
+    """``overrides``: ``--set`` texts; ``fields``: settings by dotted name with Python values
+    (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built."""
     t_start = time.time()
     timings: dict = {}
     out = Path(out)
     check_output_path(out)
     scoring_answers = read_solutions(solutions) if solutions is not None else None   # a typo fails now
-    ck = checkpoint.load(ckpt, overrides)
+    ck = checkpoint.load(ckpt, overrides, fields=fields)
     cfg = ck.cfg
     report: LoadReport = load_spec(tasks, solutions=False)
     skipped = [str(e) for e in report.errors]
@@ -116,9 +119,10 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
 
         def reserve(flop_per_s: float, seconds_left: float) -> float:
             """Inference's share, from the rate TTT measured: all planned views with a margin, at
-            least three rounds of one view per input, at most two thirds of what is left."""
+            least three rounds of one view per input, at most two thirds of what is left; plus 2 %
+            (at most a minute) for voting and writing the file."""
             want = max(len(views) * per_view / flop_per_s * INFERENCE_MARGIN, 3 * inputs * per_view / flop_per_s)
-            return min(want, seconds_left * 2 / 3)
+            return min(want, seconds_left * 2 / 3) + min(60.0, 0.02 * seconds_left)
         if cfg.ttt.mode != "off":
             timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
                                              reserve if deadline is not None else None, progress=progress)
@@ -126,7 +130,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             if main and progress and "flop_per_s" in plan:
                 rates = ", ".join(f"{k} {v:.3f} s/step" for k, v in plan["seconds_per_step"].items())
                 print(f"arc-trm predict: plan from measured rates ({rates}, {plan['flop_per_s'] / 1e12:.3f} TFLOP/s): "
-                      f"TTT until {plan['reserve_s']:.0f}s before the deadline, then {len(views)} views "
+                      f"TTT until {plan['reserve_s']:.1f}s before the deadline, then {len(views)} views "
                       f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
         timings["ttt_s"] = time.time() - t0
         t0 = time.time()

@@ -206,6 +206,10 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
             step = session.progress.step
             bar.update(1)
             check = step % log_every == 0 or step % cfg.train.save_every_steps == 0 or step == steps
+            if runner.compiled and step == start_step + 1 and main:   # logged once: compiling the graph
+                if acc.device.type == "cuda":
+                    torch.cuda.synchronize()
+                tqdm.write(f"first compiled step: {time.time() - t0:.1f}s (graph compilation included)")
             if step % log_every == 0 or step == steps:
                 m = session.pop_metrics()           # the host waits for the device here only
                 now = time.time()
