@@ -17,12 +17,12 @@ from arc_trm.config import load_config
 from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata
-from arc_trm.kaggle.job import (fallback_submission, install_packages, launch_plan, predict_command, run_child,
+from arc_trm.kaggle.job import (challenges_fallback, install_packages, launch_plan, predict_command, run_child,
                                 submission_problems)
 from arc_trm.kaggle.package import PackageOptions, package
 from arc_trm.kaggle.rehearse import fake_kaggle
 from arc_trm.kaggle.wheels import KAGGLE_IMAGE_LACKS, PYTHONS, covers
-from arc_trm.data.arc_format import expected_entries
+from arc_trm.data.arc_format import challenges_entries
 from arc_trm.infer.score import score_submission
 from arc_trm.kaggle.budget import L4X4, project
 from arc_trm.solve.predict import predict
@@ -123,7 +123,7 @@ def one_process(packaged, tmp_path_factory):
 
 def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, one_process, tmp_path):
     root, sub, log = one_process
-    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
     assert "submission from predict written" in log
     venv_dir = str(Path(packaged["python"]).parent.parent)
     assert any("installed arc_trm" in line and venv_dir in line for line in log.splitlines())   # from the wheel
@@ -143,8 +143,8 @@ def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, one
 def test_notebook_keeps_a_valid_complete_file_when_predict_fails(packaged, tmp_path, monkeypatch):
     root = kaggle_tree(tmp_path / "kaggle", packaged, break_checkpoint=True)
     sub, log = run_notebook(packaged, root, monkeypatch)
-    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
-    assert sub == fallback_submission(packaged["challenges"])
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
+    assert sub == challenges_fallback(packaged["challenges"])
     assert "keeping the fallback" in log and "checkpoint is incomplete or corrupt" in log
 
 
@@ -153,7 +153,7 @@ def test_notebook_keeps_a_valid_complete_file_when_time_runs_out(packaged, tmp_p
     # Enough to install and start predict, not to train and predict everything: predict stops at
     # its deadline or is stopped; either way the file on disk covers every task.
     sub, log = run_notebook(packaged, root, monkeypatch, budget_s=8.0)
-    assert submission_problems(sub, expected_entries(packaged["challenges"])) == []
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
     assert "predicting with" in log
 
 

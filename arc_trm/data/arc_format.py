@@ -52,12 +52,12 @@ def fallback_entries(test_inputs: list) -> list:
             for g in test_inputs]
 
 
-def fallback_submission(challenges: dict) -> dict:
+def challenges_fallback(challenges: dict) -> dict:
     """A valid, complete submission for a raw challenges mapping: what is left when all else fails."""
     return {task_id: fallback_entries(raw_test_inputs(task)) for task_id, task in challenges.items()}
 
 
-def expected_entries(challenges: dict) -> dict:
+def challenges_entries(challenges: dict) -> dict:
     """Task id → number of entries a submission owes it."""
     return {task_id: len(raw_test_inputs(task)) for task_id, task in challenges.items()}
 

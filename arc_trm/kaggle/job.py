@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 try:  # installed: the shared format module; in the notebook, the cell above pastes its source
-    from arc_trm.data.arc_format import expected_entries, fallback_submission, submission_problems, write_json_atomic
+    from arc_trm.data.arc_format import challenges_entries, challenges_fallback, submission_problems, write_json_atomic
 except ImportError:
     pass
 
@@ -231,7 +231,7 @@ def run_job(start: float | None = None) -> dict:
     except (OSError, ValueError) as e:
         log(f"cannot read {challenges_path}: {e}")
         return summary
-    write_json_atomic(final, fallback_submission(challenges))
+    write_json_atomic(final, challenges_fallback(challenges))
     summary.update(used="fallback", challenges=str(challenges_path), tasks=len(challenges))
     log(f"fallback submission for {len(challenges)} tasks written to {final} ({challenges_path})")
     phase("fallback", t)
@@ -275,7 +275,7 @@ def run_job(start: float | None = None) -> dict:
             log("predict wrote no submission; keeping the fallback")
             return summary
         sub = json.loads(out.read_text())
-        problems = submission_problems(sub, expected_entries(challenges))
+        problems = submission_problems(sub, challenges_entries(challenges))
         if problems:
             log(f"predict's submission is unusable ({'; '.join(problems[:5])}); keeping the fallback")
             return summary

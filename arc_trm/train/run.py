@@ -110,7 +110,10 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
     """Train and return a summary (steps, best pass@2, paths; ``signal`` when stopped by one)."""
     out_dir = Path(out_dir)
     acc = accelerator or make_accelerator(cfg, log_with, out_dir)
-    with locked(out_dir, enabled=acc.is_main_process):
+    agree = None
+    if acc.num_processes > 1:
+        agree = (lambda failed: bool(acc.reduce(torch.tensor([int(failed)], device=acc.device), "max").item()))
+    with locked(out_dir, enabled=acc.is_main_process, agree=agree):
         return _train(cfg, out_dir, dataset, resume, log_with, acc, progress, init_from)
 
 

@@ -23,9 +23,14 @@ FIXED_FOR_RESUME = ("model.", "data.", "optim.", "train.global_batch_size", "tra
 
 
 @contextmanager
-def locked(folder: Path, enabled: bool = True):
-    """Hold the run folder's lock for the block; a second writer gets a clear error at once."""
+def locked(folder: Path, enabled: bool = True, agree=None):
+    """Hold the run folder's lock for the block; a second writer gets a clear error at once.
+    ``agree(failed) -> any process failed`` lets the processes of one run fail together (only the
+    main process takes the lock; the others must not wait for it in a collective)."""
+    agree = agree or (lambda failed: failed)
     if not enabled:
+        if agree(False):
+            raise ArcTrmError("another `arc-trm train` is writing to this run folder", source=str(folder))
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,8 +40,10 @@ def locked(folder: Path, enabled: bool = True):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            agree(True)
             raise ArcTrmError(f"another `arc-trm train` ({holder}) is writing to this run folder; wait for it "
                               "to finish or choose another --out", source=str(folder)) from None
+        agree(False)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         yield
