@@ -152,13 +152,6 @@ def test_sign_sgd_two_processes_equal_one(tmp_path):
     assert torch.equal(one.weight, two) and (one.weight[1:7] != 0).all()
 
 
-def test_table_extend_mean_init():
-    t = PuzzleEmbeddings(4, 3)
-    t.weight[1:] = torch.arange(9.0).view(3, 3)
-    new = t.extend(2)
-    assert list(new) == [4, 5] and torch.allclose(t.weight[5], torch.tensor([3.0, 4.0, 5.0]))
-
-
 def test_halt_early_freezes_each_answer_at_its_first_confident_step():
     runner = tiny_runner(tiny_config(), 16)
     m, table = runner.model, runner.table

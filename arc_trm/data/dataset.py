@@ -39,7 +39,7 @@ class ArcDataset:
     # ---------------------------------------------------------------- building
     @classmethod
     def build(cls, train_tasks: list[Task], test_tasks: list[Task], n_aug: int, seed: int,
-              id_base: int = 1, sources: dict | None = None, canvas: int = CANVAS,
+              sources: dict | None = None, canvas: int = CANVAS,
               on_error=None, reuse_plans: PuzzleTable | None = None) -> "ArcDataset":
         """Training tasks contribute every pair with a known answer; test tasks contribute their
         demonstration pairs to training and their test inputs to prediction (as TRM does with
@@ -81,7 +81,7 @@ class ArcDataset:
             pool[g, :grid.shape[0], :grid.shape[1]] = grid
             shapes[g] = grid.shape
         ex = np.array(rows, dtype=np.int64).reshape(-1, 5)
-        table = PuzzleTable.build(tasks, n_aug, seed, base=id_base, reuse=reuse_plans)
+        table = PuzzleTable.build(tasks, n_aug, seed, reuse=reuse_plans)
         manifest = {
             "format_version": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -1,8 +1,9 @@
 """The puzzle-ID table: one ID per augmented copy (task, dihedral, colour permutation).
 
 ID 0 is the blank/padding ID. IDs ``base .. base + n_plans - 1`` name the plans in order, so a
-table built from the same tasks and seed is identical on every rank and every run. Test-time
-training appends new tasks by building a second table whose ``base`` is the first free ID.
+table built from the same tasks and seed is identical on every rank and every run. Predicting
+with a checkpoint builds a table of its own for the tasks at hand; tasks the checkpoint knows keep
+its plans (``reuse``), and their rows are copied across (``model.checkpoint.embedding_rows``).
 """
 
 from __future__ import annotations

@@ -28,12 +28,15 @@ class Evaluation:
 
 
 def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
-             deadline: float | None = None, desc: str = "eval", progress: bool = True) -> Evaluation:
+             deadline: float | None = None, desc: str = "eval", progress: bool = True,
+             views: PredictionViews | None = None) -> Evaluation:
     """``tasks``: the dataset's test tasks (``ds.test_tasks()``, or the tasks the caller loaded
-    them from); their known answers give the metrics. Strategy, batch size and early halting
-    come from ``runner.cfg.predict``."""
+    them from); their known answers give the metrics. ``views``: the views to predict, when the
+    caller already chose them; else up to ``max_views`` per input. Strategy, batch size and early
+    halting come from ``runner.cfg.predict``."""
     p = runner.cfg.predict
-    views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
+    if views is None:
+        views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
     preds = run_views(runner, ds, views, p.batch_size, keep_logprobs=p.strategy != "vote", deadline=deadline,
                       desc=desc, halt_early=p.halt_early, progress=progress)
     main = runner.acc.is_main_process

@@ -46,10 +46,6 @@ class Checkpoint:
     def canvas(self) -> int:
         return int(self.manifest.get("canvas", CANVAS))
 
-    @property
-    def has_ema(self) -> bool:
-        return bool(self.info.get("has_ema"))
-
 
 def export(folder: Path, cfg: RunConfig, model: TRM, table: PuzzleEmbeddings, puzzles: PuzzleTable,
            manifest: dict, ema: EMA | None = None, info: dict | None = None) -> Path:
@@ -66,8 +62,7 @@ def export(folder: Path, cfg: RunConfig, model: TRM, table: PuzzleEmbeddings, pu
     save_file({"weight": table.weight.detach().float().cpu().contiguous()}, tmp / "puzzle_embeddings.safetensors")
     (tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
     (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    info = {**(info or {}), "has_ema": ema is not None}
-    (tmp / "info.json").write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    (tmp / "info.json").write_bytes(orjson.dumps(info or {}, option=orjson.OPT_INDENT_2))
     puzzles.save(tmp)
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -141,7 +136,6 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
     model.to(device)
     table = PuzzleEmbeddings(table_w.shape[0], table_w.shape[1], device)
     table.weight = table_w.to(device)
-    info.setdefault("has_ema", has_ema)
     return Checkpoint(cfg, model, table, puzzles, manifest, info, folder)
 
 

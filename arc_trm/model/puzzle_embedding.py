@@ -45,17 +45,6 @@ class PuzzleEmbeddings:
         self.weight[uniq] = rows
         return uniq
 
-    def extend(self, n: int, init: str = "mean") -> range:
-        """Append ``n`` rows (test-time training of unseen puzzles), initialised to the mean of
-        the trained rows (or zero). Returns the new IDs."""
-        start = self.num_ids
-        if init == "mean" and start > 1:
-            fill = self.weight[1:].mean(0, keepdim=True).expand(n, -1)
-        else:
-            fill = torch.zeros(n, self.weight.shape[1], device=self.weight.device)
-        self.weight = torch.cat([self.weight, fill.clone()], dim=0)
-        return range(start, start + n)
-
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"weight": self.weight}
 

@@ -1,10 +1,10 @@
 """``arc-trm predict``: checkpoint + tasks → ``submission.json``, for tasks never seen in training.
 
-One pass, in an order that leaves a valid, complete file whatever happens after step 2:
+One pass, in an order that leaves a valid, complete file whatever happens after step 3:
 1. check the paths the user named (output, solutions) before any slow work;
-2. load the tasks (answers only for scoring) and write a fallback submission (every test input
+2. load the checkpoint with the overrides applied before the model is built;
+3. load the tasks (answers only for scoring) and write a fallback submission (every test input
    answered with itself; malformed tasks too, from what the loader kept of them);
-3. load the checkpoint with the overrides applied before the model is built;
 4. plan the augmented copies (a task the checkpoint trained on keeps its own copies and their
    rows; unseen tasks get ``ttt.augmentations`` new copies whose rows start at the mean of the
    trained rows) and test-time train the unseen tasks;
@@ -134,8 +134,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                       f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
         timings["ttt_s"] = time.time() - t0
         t0 = time.time()
-        ev = evaluate(runner, ds, fits, max_views=cfg.predict.views_per_input, deadline=deadline, desc="predict",
-                      progress=progress)
+        ev = evaluate(runner, ds, fits, views=views, deadline=deadline, desc="predict", progress=progress)
         timings["inference_s"] = time.time() - t0
         timings["views_per_s"] = ev.metrics["views"] / max(timings["inference_s"], 1e-9)
         for e in ev.failures:

@@ -234,6 +234,8 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                 session.save_state(state_dir)
             if stop:
                 signum = flag.signum
+                if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
+                    signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
                 break
     bar.close()
     if signum:
