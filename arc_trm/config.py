@@ -33,6 +33,11 @@ class ModelConfig:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     loss: Literal["stablemax", "softmax"] = "stablemax"
+    # dtype of the residual stream and of the carried z_H / z_L. "bfloat16" is the TRM reference's
+    # forward_dtype: the activations kept for the backward pass take half the memory and the
+    # elementwise work half the bandwidth, at bf16 rounding of the state. "float32" (the default)
+    # keeps the state exact; under bf16 autocast only the matmuls and attention run in bf16.
+    stream_dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 @dataclass

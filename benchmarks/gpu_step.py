@@ -3,9 +3,12 @@
 On CUDA (bf16 autocast, trm-paper-att, 900 cells): examples/s, achieved TFLOP/s, fraction of the
 device's bf16 peak and peak memory of the bare step (forward + backward of one ACT step, no
 optimizer) and of the full training step (data, forward, backward, Adam-atan2, sign-SGD, EMA),
-each eager and compiled; inference views/s; TTT steps/s; compile seconds. Without CUDA it prints
-a one-line skip (exit 0). ``--cpu-smoke`` runs every measurement at toy sizes on the CPU, to
-check the script itself where no GPU is at hand.
+each eager and compiled; inference views/s; TTT steps/s; compile seconds; and the forward +
+backward time of one attention call at the model's shape under each SDPA backend (flash, cuDNN,
+memory-efficient), to choose one. Each record is also written to stderr as it is measured, so a
+run cut short still reports what it got. Without CUDA it prints a one-line skip (exit 0).
+``--cpu-smoke`` runs every measurement at toy sizes on the CPU, to check the script itself where
+no GPU is at hand.
 
     python benchmarks/gpu_step.py [--batch 192] [--infer-batch 128] [--ttt-batch 64] [--steps 10]
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -68,10 +72,10 @@ def timed(fn, steps, device):
     return first, best
 
 
-def setup(cfg, ds, acc, compiled, backend):
+def setup(cfg, ds, acc, compiled, backend, stream_dtype):
     """A runner as training builds it; compiled with ``backend`` (what ``train.compile`` uses is
     inductor, the default)."""
-    set_fields(cfg, {"train.compile": False})
+    set_fields(cfg, {"train.compile": False, **({"model.stream_dtype": stream_dtype} if stream_dtype else {})})
     torch.manual_seed(0)
     model = TRM(cfg.model, ds.canvas ** 2)
     runner = make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
@@ -79,6 +83,12 @@ def setup(cfg, ds, acc, compiled, backend):
         model.compile(backend=backend)
         runner.compiled = True
     return runner
+
+
+def emit(results, rec):
+    """Keep ``rec`` for the final line and show it now."""
+    results.append(rec)
+    print(json.dumps(rec), file=sys.stderr, flush=True)
 
 
 def record(what, batch, first, best, flops_per_example, device, peak):
@@ -92,19 +102,30 @@ def record(what, batch, first, best, flops_per_example, device, peak):
     return out
 
 
-def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool, backend: str = "inductor"):
+def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool, backend: str = "inductor",
+            stream_dtype: str | None = None, only: set[str] | None = None):
+    """Every record, or those named in ``only``; ``stream_dtype`` overrides the preset's."""
+    def want(*names):
+        return only is None or any(n in only for n in names)
     acc = Accelerator(cpu=device_cpu, mixed_precision="no" if device_cpu else "bf16")
     device = acc.device
     peak = peak_flops(torch.cuda.get_device_name()) if device.type == "cuda" else None
     base = load_config(preset)
     ds = build_dataset([], [], 8, 0, synthetic_tasks=64, synthetic_test_tasks=8, on_error=None, canvas=canvas,
                        synthetic_families=None)
+    set_fields(base, {"model.stream_dtype": stream_dtype} if stream_dtype else {})
     m = base.model
     train_f, view_f = train_example_flops(m, canvas), view_flops(m, canvas)
     results = []
+    if want("sdpa_fwd_bwd_ms"):
+        emit(results, sdpa_backends(device, batch, canvas * canvas + m.puzzle_emb_len, m.num_heads,
+                                    m.hidden_size // m.num_heads, steps))
     for compiled in (False, True):
         tag = "compiled" if compiled else "eager"
-        runner = setup(load_config(preset), ds, acc, compiled, backend)
+        if not want(f"bare_step_{tag}", f"train_step_{tag}", *(["inference_compiled", "ttt_step_compiled"]
+                                                                  if compiled else [])):
+            continue
+        runner = setup(load_config(preset), ds, acc, compiled, backend, stream_dtype)
         # bare step: one ACT step forward + backward, fixed data, no optimizer
         stream = TrainStream(ds, batch, 0)
         data = runner.to_device(stream.next_batch())
@@ -116,14 +137,16 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
                 loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], m.loss)
             (loss / batch).backward()
             runner.model.zero_grad(set_to_none=True)
-        reset_peak(device)
-        first, best = timed(bare, steps, device)
-        rec = record(f"bare_step_{tag}", batch, first, best, train_f, device, peak)
-        if compiled:   # the first compiled call builds the training graph
-            rec["compile_s_estimate"] = round(first - best, 1)
-        results.append(rec)
+        if want(f"bare_step_{tag}"):
+            reset_peak(device)
+            first, best = timed(bare, steps, device)
+            rec = record(f"bare_step_{tag}", batch, first, best, train_f, device, peak)
+            if compiled:   # the first compiled call builds the training graph
+                rec["compile_s_estimate"] = round(first - best, 1)
+            emit(results, rec)
         # full training step through the session (its own optimizer and EMA)
-        results.append(session_record(f"train_step_{tag}", runner, ds, batch, base.optim, steps, train_f, peak))
+        if want(f"train_step_{tag}"):
+            emit(results, session_record(f"train_step_{tag}", runner, ds, batch, base.optim, steps, train_f, peak))
         if not compiled:
             continue
         # inference: every ACT step of a batch of views (compiled runner)
@@ -132,12 +155,39 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
         def infer():
             with acc.autocast():
                 predict_logits(runner, views)
-        reset_peak(device)
-        first, best = timed(infer, max(2, steps // 3), device)
-        results.append(record("inference_compiled", infer_batch, first, best, view_f, device, peak))
+        if want("inference_compiled"):
+            reset_peak(device)
+            first, best = timed(infer, max(2, steps // 3), device)
+            emit(results, record("inference_compiled", infer_batch, first, best, view_f, device, peak))
         # TTT: a full fine-tune step at the TTT batch
-        results.append(session_record("ttt_step_compiled", runner, ds, ttt_batch, base.ttt.optim, steps, train_f, peak))
+        if want("ttt_step_compiled"):
+            emit(results, session_record("ttt_step_compiled", runner, ds, ttt_batch, base.ttt.optim, steps, train_f,
+                                         peak))
     return device, results
+
+
+def sdpa_backends(device, batch, seq, heads, head_dim, steps):
+    """Forward + backward of one non-causal attention call laid out as the model lays it out
+    (q, k, v permuted out of one projection), per SDPA backend; compiled graphs call these same
+    kernels, so the differences carry over to the compiled step."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    qkv = torch.randn(batch, seq, 3, heads, head_dim, device=device, dtype=dtype, requires_grad=True)
+    out = {"what": "sdpa_fwd_bwd_ms", "batch": batch, "seq": seq, "heads": heads, "head_dim": head_dim}
+
+    def call():
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
+    backends = [("default", None)] + [(n, getattr(SDPBackend, n.upper() + "_ATTENTION")) for n in
+                                      ("flash", "cudnn", "efficient")]
+    for name, backend in backends:
+        try:
+            with sdpa_kernel(backend) if backend is not None else torch.enable_grad():
+                _, best = timed(call, steps, device)
+            out[name] = round(best * 1e3, 3)
+        except RuntimeError as e:   # a backend this device or shape does not support
+            out[name] = f"unsupported: {str(e).splitlines()[0][:80]}"
+    return out
 
 
 def session_record(what, runner, ds, batch, optim, steps, flops_per_example, peak):
@@ -160,22 +210,30 @@ def main() -> None:
     ap.add_argument("--infer-batch", type=int, default=128)
     ap.add_argument("--ttt-batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--stream-dtype", choices=["float32", "bfloat16"], default=None,
+                    help="model.stream_dtype, the residual stream and carry's dtype (default: the preset's)")
+    ap.add_argument("--only", default="", help="comma-separated record names (default: all)")
     ap.add_argument("--cpu-smoke", action="store_true", help="toy sizes on the CPU: checks the script, not speed")
     args = ap.parse_args()
+    only = set(filter(None, args.only.split(","))) or None
     if args.cpu_smoke:
         # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
-        device, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager")
+        device, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
+                                  stream_dtype=args.stream_dtype, only=only)
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",
+                          "stream_dtype": args.stream_dtype or load_config("tiny-cpu").model.stream_dtype,
                           "results": results}))
         return
     if not torch.cuda.is_available():
         print(json.dumps({"benchmark": "gpu_step", "skipped": "no CUDA device"}))
         return
     device, results = measure(args.preset, 30, args.batch, args.infer_batch, args.ttt_batch, args.steps,
-                              device_cpu=False)
+                              device_cpu=False, stream_dtype=args.stream_dtype, only=only)
     print(json.dumps({"benchmark": "gpu_step", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                      "preset": args.preset, "dtype": "bf16 autocast", "peak_bf16_tflops":
-                      (peak_flops(torch.cuda.get_device_name()) or 0) / 1e12, "results": results}))
+                      "preset": args.preset, "dtype": "bf16 autocast", "stream_dtype":
+                      args.stream_dtype or load_config(args.preset).model.stream_dtype,
+                      "peak_bf16_tflops": (peak_flops(torch.cuda.get_device_name()) or 0) / 1e12,
+                      "results": results}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Forward+backward time of one ACT training step of the bare model (no data loading, no
-optimizer), CPU float32. One JSON line.
+optimizer), CPU, no autocast (each preset's own stream dtype). One JSON line.
 
     python benchmarks/model_step.py [--repeats 3]
 """
@@ -49,7 +49,8 @@ def best_time(fn, repeats: int) -> float:
 
 def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
     best = best_time(bare_step(preset, batch, seq), repeats)
-    return {"preset": preset, "batch": batch, "seq_len": seq, "step_s": round(best, 4),
+    return {"preset": preset, "stream_dtype": cfg.stream_dtype, "batch": batch, "seq_len": seq,
+            "step_s": round(best, 4),
             "examples_per_s": round(batch / best, 2)}
 
 
@@ -57,7 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    print(json.dumps({"benchmark": "model_step", "device": "cpu", "dtype": "float32",
+    print(json.dumps({"benchmark": "model_step", "device": "cpu", "autocast": False,
                       "threads": torch.get_num_threads(),
                       "results": [time_step("tiny-cpu", 64, 100, args.repeats),
                                   time_step("trm-paper-att", 4, 900, args.repeats)]}))

@@ -1,4 +1,4 @@
-"""Inference views/s and TTT steps/s on CPU (float32) for tiny-cpu and trm-paper-att, and the
+"""Inference views/s and TTT steps/s on CPU (no autocast) for tiny-cpu and trm-paper-att, and the
 projected wall time of the Kaggle job (240 tasks) on 4x L4, derived from FLOP counts (not
 measured on a GPU). One JSON line.
 
@@ -45,7 +45,8 @@ def cpu_rates(preset: str, canvas: int, batch: int) -> dict:
     s.pop_metrics()
     rate = 1 / (time.perf_counter() - t)
     s.close()
-    return {"preset": preset, "seq_len": seq, "batch": batch, "views_per_s": round(views_s, 3),
+    return {"preset": preset, "stream_dtype": cfg.model.stream_dtype, "seq_len": seq, "batch": batch,
+            "views_per_s": round(views_s, 3),
             "ttt_steps_per_s": round(rate, 3)}
 
 
@@ -59,7 +60,7 @@ def kaggle_projection() -> dict:
 
 
 def main() -> None:
-    print(json.dumps({"benchmark": "predict", "device": "cpu", "dtype": "float32",
+    print(json.dumps({"benchmark": "predict", "device": "cpu", "autocast": False,
                       "results": [cpu_rates("tiny-cpu", 10, 64), cpu_rates("trm-paper-att", 30, 2)],
                       "kaggle_projection_from_flops": kaggle_projection()}))
 

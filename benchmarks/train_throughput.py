@@ -1,5 +1,5 @@
 """Examples/s of the full training step (data drawing + augmentation, forward, backward,
-Adam-atan2, sparse sign-SGD, EMA) next to the bare model step, CPU float32. One JSON line;
+Adam-atan2, sparse sign-SGD, EMA) next to the bare model step, CPU without autocast. One JSON line;
 ``loop_overhead`` is (bare step time / full step time)⁻¹ − 1.
 
     python benchmarks/train_throughput.py [--steps 4]
@@ -49,7 +49,8 @@ def full_step(preset: str, batch: int, canvas: int, steps: int) -> dict:
         bare_t.append(time.perf_counter() - t)
     s.close()
     best, bare_best = min(full_t), min(bare_t)
-    return {"preset": preset, "batch": batch, "seq_len": canvas ** 2, "step_s": round(best, 4),
+    return {"preset": preset, "stream_dtype": cfg.model.stream_dtype, "batch": batch, "seq_len": canvas ** 2,
+            "step_s": round(best, 4),
             "examples_per_s": round(batch / best, 2), "bare_step_s": round(bare_best, 4),
             "loop_overhead": round(best / bare_best - 1, 3)}
 
@@ -58,7 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
     args = ap.parse_args()
-    print(json.dumps({"benchmark": "train_throughput", "device": "cpu", "dtype": "float32",
+    print(json.dumps({"benchmark": "train_throughput", "device": "cpu", "autocast": False,
                       "results": [full_step("tiny-cpu", 64, 10, args.steps),
                                   full_step("trm-paper-att", 4, 30, args.steps)]}))
 

@@ -1,6 +1,9 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from arc_trm.config import load_config
 from arc_trm.infer.inference import predict_logits
@@ -172,3 +175,31 @@ def test_halt_early_freezes_each_answer_at_its_first_confident_step():
     assert len(calls) == 1  # the batch stops once every sample has halted
     torch.testing.assert_close(early, first["logits"])
     assert (q > 0).all()
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_bfloat16_stream_computes_nearly_what_the_float32_stream_computes(autocast):
+    """model.stream_dtype = "bfloat16" (the reference's forward_dtype) carries z_H / z_L in bf16,
+    with and without autocast, and its loss and gradients stay near those of the exact float32
+    stream with the same weights."""
+    cfg32 = tiny_config().model
+    cfg16 = dataclasses.replace(cfg32, stream_dtype="bfloat16")
+    m32 = _model()
+    m16 = TRM(cfg16, 16)
+    m16.load_state_dict(m32.state_dict())
+    table = PuzzleEmbeddings(5, cfg32.hidden_size)
+    batch = _batch(4)
+    results = []
+    for m, cfg in ((m32, cfg32), (m16, cfg16)):
+        carry = Carry.initial(m, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            for _ in range(2):   # the second step starts from the carried state
+                carry, out = act_step(m, cfg, carry, batch, lambda i: table.lookup(i, False), False)
+            loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
+        loss.backward()
+        results.append((carry, loss.detach(), torch.cat([p.grad.flatten() for p in m.parameters()])))
+    (c32, l32, g32), (c16, l16, g16) = results
+    assert c32.z_H.dtype == torch.float32 and c16.z_H.dtype == c16.z_L.dtype == torch.bfloat16
+    assert g16.dtype == torch.float32 and torch.isfinite(g16).all()
+    assert abs(l16 - l32) < 0.02 * abs(l32), (l16, l32)
+    assert F.cosine_similarity(g16, g32, dim=0) > 0.99

@@ -35,7 +35,12 @@ class Linear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(d_out)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+        w, b = self.weight, self.bias
+        if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
+            # a bfloat16 stream without autocast: run in the stream's dtype, as the reference's
+            # CastedLinear does (under autocast, autocast casts and caches the weights itself)
+            w, b = w.to(x.dtype), (b.to(x.dtype) if b is not None else None)
+        return F.linear(x, w, b)
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:

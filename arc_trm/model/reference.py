@@ -36,7 +36,8 @@ PREFIXES = ("_orig_mod.", "model.inner.")
 IGNORED = re.compile(r"^(rotary_emb\..*|puzzle_emb\.local_.*)$")
 SEPARATOR = "|||"
 # The reference's ARC runs, for what tensor shapes cannot tell.
-ARC_DEFAULTS = {"num_heads": 8, "H_cycles": 3, "L_cycles": 4, "halt_max_steps": 16, "puzzle_emb_len": 16}
+ARC_DEFAULTS = {"num_heads": 8, "H_cycles": 3, "L_cycles": 4, "halt_max_steps": 16, "puzzle_emb_len": 16,
+                "stream_dtype": "bfloat16"}   # the reference's forward_dtype
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -81,6 +82,8 @@ def config_from_yaml(path: Path) -> dict:
         fields["num_layers"] = arch["L_layers"]
     if "pos_encodings" in arch:
         fields["pos_encoding"] = arch["pos_encodings"]
+    if arch.get("forward_dtype") in ("bfloat16", "float32"):   # the dtype its weights were trained with
+        fields["stream_dtype"] = arch["forward_dtype"]
     loss = (arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy")
     fields["loss"] = "softmax" if "softmax" in str(loss) else "stablemax"
     ndim, hidden = arch.get("puzzle_emb_ndim"), arch.get("hidden_size")

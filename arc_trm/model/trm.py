@@ -33,6 +33,7 @@ class TRM(nn.Module):
         d = cfg.hidden_size
         self.seq_total = seq_len + cfg.puzzle_emb_len
         self.embed_scale = math.sqrt(d)
+        self.stream_dtype = getattr(torch, cfg.stream_dtype)
         self.embed_tokens = nn.Parameter(trunc_normal_(torch.empty(VOCAB_SIZE, d), std=1 / self.embed_scale))
         self.embed_pos = (nn.Parameter(trunc_normal_(torch.empty(self.seq_total, d), std=1 / self.embed_scale))
                           if cfg.pos_encoding == "learned" else None)
@@ -68,20 +69,21 @@ class TRM(nn.Module):
         x = torch.cat([pe.view(b, self.cfg.puzzle_emb_len, d), tok], dim=1)
         if self.embed_pos is not None:
             x = 0.707106781 * (x + self.embed_pos)
-        return self.embed_scale * x
+        return (self.embed_scale * x).to(self.stream_dtype)
 
     def empty_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (batch, self.seq_total, self.cfg.hidden_size)
-        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+        return (torch.zeros(shape, device=device, dtype=self.stream_dtype),
+                torch.zeros(shape, device=device, dtype=self.stream_dtype))
 
     # ------------------------------------------------------------------ one ACT step
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
                 puzzle_emb: torch.Tensor):
         """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and
         halting logits (B,)."""
-        r = reset.view(-1, 1, 1)
-        z_H = torch.where(r, self.H_init.to(z_H.dtype), z_H)
-        z_L = torch.where(r, self.L_init.to(z_L.dtype), z_L)
+        r, dt = reset.view(-1, 1, 1), self.stream_dtype
+        z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
+        z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
         x = self.input_embedding(inputs, puzzle_emb)
         c = self.cfg
         with torch.no_grad():
