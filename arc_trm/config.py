@@ -40,6 +40,11 @@ class ModelConfig:
     stream_dtype: Literal["float32", "bfloat16"] = "float32"
 
 
+# Model fields that set how the state is computed, not what the weights are: a trained model's
+# weights run under any of their values.
+NUMERICS_FIELDS = ("stream_dtype",)
+
+
 @dataclass
 class DataConfig:
     tasks: list[str] = field(default_factory=lambda: ["arc1-train", "conceptarc"])

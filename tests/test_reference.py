@@ -254,6 +254,24 @@ def test_train_init_from_starts_at_the_checkpoints_weights_and_rows(tmp_path):
     assert known.sum() == 4 and (~known).sum() == 2       # a's tasks kept their rows, new ones got the mean
 
 
+def test_init_from_takes_another_stream_dtype_but_refuses_another_architecture(tmp_path, capsys):
+    """The stream's dtype is how a run computes, not what its weights are: a bfloat16-stream run
+    starts from a float32-stream checkpoint; a different hidden size is refused in one line."""
+    fields = {"data.synthetic_tasks": 3, "data.synthetic_test_tasks": 1, "data.augmentations": 2}
+    train(set_fields(tiny_config(max_steps=2, eval_interval_steps=0, max_eval_views=1), fields),
+          tmp_path / "a", progress=False)
+    common = ["train", "--preset", "smoke", "--init-from", str(tmp_path / "a"),
+              *[f"--set={k}={json.dumps(v)}" for k, v in _flat(set_fields(tiny_config(
+                  max_steps=1, eval_interval_steps=0, max_eval_views=1), fields).to_dict()).items()]]
+    assert main([*common, "--out", str(tmp_path / "b"), "--set", "model.stream_dtype=bfloat16"]) == 0
+    b = checkpoint.load(tmp_path / "b" / "last")
+    assert b.cfg.model.stream_dtype == "bfloat16"
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "c"), "--set", "model.hidden_size=16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another architecture: model.hidden_size (32 there, 16 here)" in err[0], err
+
+
 def _flat(d, prefix=""):
     out = {}
     for k, v in d.items():

@@ -14,7 +14,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from arc_trm.config import RunConfig
+from arc_trm.config import NUMERICS_FIELDS, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
@@ -92,8 +92,8 @@ def _init_from(source: Path, model: TRM, table: PuzzleEmbeddings, ds: ArcDataset
     """Start from a checkpoint's weights, and its rows for the plans it knows (new tasks' rows
     start at the mean of the trained rows)."""
     ck = checkpoint.load(source)
-    if ck.cfg.model != cfg.model or ck.canvas != ds.canvas:
-        diff = [k for k, v in vars(cfg.model).items() if getattr(ck.cfg.model, k) != v]
+    diff = [k for k, v in vars(cfg.model).items() if getattr(ck.cfg.model, k) != v and k not in NUMERICS_FIELDS]
+    if diff or ck.canvas != ds.canvas:
         what = ", ".join(f"model.{k} ({getattr(ck.cfg.model, k)!r} there, {getattr(cfg.model, k)!r} here)"
                          for k in diff[:4]) or f"canvas ({ck.canvas} there, {ds.canvas} here)"
         raise ArcTrmError(f"--init-from checkpoint has another architecture: {what}; use its model preset",
