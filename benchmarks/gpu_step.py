@@ -16,9 +16,11 @@ no GPU is at hand.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 from accelerate import Accelerator
@@ -72,10 +74,10 @@ def timed(fn, steps, device):
     return first, best
 
 
-def setup(cfg, ds, acc, compiled, backend, stream_dtype):
-    """A runner as training builds it; compiled with ``backend`` (what ``train.compile`` uses is
-    inductor, the default)."""
-    set_fields(cfg, {"train.compile": False, **({"model.stream_dtype": stream_dtype} if stream_dtype else {})})
+def setup(cfg, ds, acc, compiled, backend):
+    """A runner as training builds it, from a copy of ``cfg``; compiled with ``backend`` (what
+    ``train.compile`` uses is inductor, the default)."""
+    cfg = set_fields(copy.deepcopy(cfg), {"train.compile": False})
     torch.manual_seed(0)
     model = TRM(cfg.model, ds.canvas ** 2)
     runner = make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
@@ -104,7 +106,8 @@ def record(what, batch, first, best, flops_per_example, device, peak):
 
 def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bool, backend: str = "inductor",
             stream_dtype: str | None = None, only: set[str] | None = None):
-    """Every record, or those named in ``only``; ``stream_dtype`` overrides the preset's."""
+    """Every record, or those named in ``only``; ``stream_dtype`` overrides the preset's.
+    Returns the device, the stream dtype measured and the records."""
     def want(*names):
         return only is None or any(n in only for n in names)
     acc = Accelerator(cpu=device_cpu, mixed_precision="no" if device_cpu else "bf16")
@@ -125,7 +128,7 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
         if not want(f"bare_step_{tag}", f"train_step_{tag}", *(["inference_compiled", "ttt_step_compiled"]
                                                                   if compiled else [])):
             continue
-        runner = setup(load_config(preset), ds, acc, compiled, backend, stream_dtype)
+        runner = setup(base, ds, acc, compiled, backend)
         # bare step: one ACT step forward + backward, fixed data, no optimizer
         stream = TrainStream(ds, batch, 0)
         data = runner.to_device(stream.next_batch())
@@ -163,7 +166,7 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
         if want("ttt_step_compiled"):
             emit(results, session_record("ttt_step_compiled", runner, ds, ttt_batch, base.ttt.optim, steps, train_f,
                                          peak))
-    return device, results
+    return device, m.stream_dtype, results
 
 
 def sdpa_backends(device, batch, seq, heads, head_dim, steps):
@@ -182,7 +185,7 @@ def sdpa_backends(device, batch, seq, heads, head_dim, steps):
                                       ("flash", "cudnn", "efficient")]
     for name, backend in backends:
         try:
-            with sdpa_kernel(backend) if backend is not None else torch.enable_grad():
+            with sdpa_kernel(backend) if backend is not None else nullcontext():
                 _, best = timed(call, steps, device)
             out[name] = round(best * 1e3, 3)
         except RuntimeError as e:   # a backend this device or shape does not support
@@ -218,20 +221,18 @@ def main() -> None:
     only = set(filter(None, args.only.split(","))) or None
     if args.cpu_smoke:
         # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
-        device, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
-                                  stream_dtype=args.stream_dtype, only=only)
+        device, stream_dtype, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
+                                                stream_dtype=args.stream_dtype, only=only)
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",
-                          "stream_dtype": args.stream_dtype or load_config("tiny-cpu").model.stream_dtype,
-                          "results": results}))
+                          "stream_dtype": stream_dtype, "results": results}))
         return
     if not torch.cuda.is_available():
         print(json.dumps({"benchmark": "gpu_step", "skipped": "no CUDA device"}))
         return
-    device, results = measure(args.preset, 30, args.batch, args.infer_batch, args.ttt_batch, args.steps,
-                              device_cpu=False, stream_dtype=args.stream_dtype, only=only)
+    device, stream_dtype, results = measure(args.preset, 30, args.batch, args.infer_batch, args.ttt_batch,
+                                            args.steps, device_cpu=False, stream_dtype=args.stream_dtype, only=only)
     print(json.dumps({"benchmark": "gpu_step", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                      "preset": args.preset, "dtype": "bf16 autocast", "stream_dtype":
-                      args.stream_dtype or load_config(args.preset).model.stream_dtype,
+                      "preset": args.preset, "dtype": "bf16 autocast", "stream_dtype": stream_dtype,
                       "peak_bf16_tflops": (peak_flops(torch.cuda.get_device_name()) or 0) / 1e12,
                       "results": results}))
 
