@@ -144,7 +144,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from arc_trm.kaggle.rehearse import rehearse
+    from arc_trm.kaggle.rehearse import rehearse, verdict
 
     res = rehearse(Path(args.package), args.tasks, args.budget, args.processes,
                    Path(args.root) if args.root else None)
@@ -153,7 +153,13 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
           f"({len(res.submission)} tasks)")
     if res.score is not None:
         print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
-    return 0 if res.returncode == 0 and used == "predict" else 1
+    failure, warnings = verdict(res)
+    for w in warnings:
+        _err("rehearse", f"warning: {w}")
+    if failure:
+        _err("rehearse", failure)
+        return 1
+    return 0
 
 
 def _cmd_import_reference(args: argparse.Namespace) -> int:
@@ -167,6 +173,11 @@ def _cmd_import_reference(args: argparse.Namespace) -> int:
     print(f"wrote {ck.folder}: TRM {m.hidden_size} wide, {m.num_layers} layers, H{m.H_cycles} x L{m.L_cycles}, "
           f"{m.halt_max_steps} halting steps; {known}")
     return 0
+
+
+def _competitions() -> dict[str, str]:
+    from arc_trm.kaggle.competitions import KNOWN_COMPETITIONS
+    return KNOWN_COMPETITIONS
 
 
 def _presets(kind: str) -> list[str]:
@@ -250,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=fmt)
     pk.add_argument("--checkpoint", default="runs/smoke", help="checkpoint, or run folder (its best/)")
     pk.add_argument("--out", default="submission")
-    pk.add_argument("--competition", required=True, metavar="SLUG", help="e.g. arc-prize-2025")
+    pk.add_argument("--competition", required=True, metavar="SLUG",
+                    help="the Kaggle competition to attach; known ARC-AGI-2 tracks: "
+                         + ", ".join(f"{slug} ({what})" for slug, what in _competitions().items()))
     pk.add_argument("--owner", required=True, metavar="KAGGLE_USER")
     pk.add_argument("--preset", default="kaggle-l4x4", help="predict preset whose [ttt] and [predict] go on the checkpoint")
     pk.add_argument("--time-budget", type=float, metavar="HOURS", help="job budget (default: the preset's)")

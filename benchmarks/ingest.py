@@ -1,7 +1,9 @@
 """Ingest ARC-AGI-1 (or -2) training+evaluation (evaluation as test tasks) plus ConceptARC at
 1000 augmentations; print one JSON line with wall seconds, peak RSS and bytes written.
 
-    python benchmarks/ingest.py [--arc 1|2] [--augmentations 1000]
+    python benchmarks/ingest.py [--arc 1|2] [--augmentations 1000] [--cpu-smoke]
+
+``--cpu-smoke``: 8 augmentations (the test suite's quick path).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arc", choices=["1", "2"], default="1")
     ap.add_argument("--augmentations", type=int, default=1000)
+    ap.add_argument("--cpu-smoke", action="store_true", help="8 augmentations")
     args = ap.parse_args()
+    if args.cpu_smoke:
+        args.augmentations = 8
     tasks = [f"arc{args.arc}-train", "conceptarc"]          # ConceptARC is bundled
     out = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()

@@ -1,7 +1,9 @@
 """Forward+backward time of one ACT training step of the bare model (no data loading, no
 optimizer), CPU, no autocast (each preset's own stream dtype). One JSON line.
 
-    python benchmarks/model_step.py [--repeats 3]
+    python benchmarks/model_step.py [--repeats 3] [--cpu-smoke]
+
+``--cpu-smoke`` times only tiny-cpu, once (the test suite runs it so the script cannot rot).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def best_time(fn, repeats: int) -> float:
 
 def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
     best = best_time(bare_step(preset, batch, seq), repeats)
-    return {"preset": preset, "stream_dtype": cfg.stream_dtype, "batch": batch, "seq_len": seq,
+    return {"preset": preset, "stream_dtype": load_config(preset).model.stream_dtype, "batch": batch, "seq_len": seq,
             "step_s": round(best, 4),
             "examples_per_s": round(batch / best, 2)}
 
@@ -57,11 +59,13 @@ def time_step(preset: str, batch: int, seq: int, repeats: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cpu-smoke", action="store_true", help="tiny-cpu only, one repeat")
     args = ap.parse_args()
+    cases = [("tiny-cpu", 64, 100)] + ([] if args.cpu_smoke else [("trm-paper-att", 4, 900)])
+    repeats = 1 if args.cpu_smoke else args.repeats
     print(json.dumps({"benchmark": "model_step", "device": "cpu", "autocast": False,
                       "threads": torch.get_num_threads(),
-                      "results": [time_step("tiny-cpu", 64, 100, args.repeats),
-                                  time_step("trm-paper-att", 4, 900, args.repeats)]}))
+                      "results": [time_step(p, b, s, repeats) for p, b, s in cases]}))
 
 
 if __name__ == "__main__":

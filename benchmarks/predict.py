@@ -2,11 +2,14 @@
 projected wall time of the Kaggle job (240 tasks) on 4x L4, derived from FLOP counts (not
 measured on a GPU). One JSON line.
 
-    python benchmarks/predict.py
+    python benchmarks/predict.py [--cpu-smoke]
+
+``--cpu-smoke``: tiny-cpu only (the test suite's quick path).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -60,8 +63,12 @@ def kaggle_projection() -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cpu-smoke", action="store_true", help="tiny-cpu only")
+    args = ap.parse_args()
+    cases = [("tiny-cpu", 10, 64)] + ([] if args.cpu_smoke else [("trm-paper-att", 30, 2)])
     print(json.dumps({"benchmark": "predict", "device": "cpu", "autocast": False,
-                      "results": [cpu_rates("tiny-cpu", 10, 64), cpu_rates("trm-paper-att", 30, 2)],
+                      "results": [cpu_rates(*c) for c in cases],
                       "kaggle_projection_from_flops": kaggle_projection()}))
 
 

@@ -2,7 +2,9 @@
 Adam-atan2, sparse sign-SGD, EMA) next to the bare model step, CPU without autocast. One JSON line;
 ``loop_overhead`` is (bare step time / full step time)⁻¹ − 1.
 
-    python benchmarks/train_throughput.py [--steps 4]
+    python benchmarks/train_throughput.py [--steps 4] [--cpu-smoke]
+
+``--cpu-smoke``: tiny-cpu only, two steps (the test suite's quick path).
 """
 
 from __future__ import annotations
@@ -58,10 +60,12 @@ def full_step(preset: str, batch: int, canvas: int, steps: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--cpu-smoke", action="store_true", help="tiny-cpu only, two steps")
     args = ap.parse_args()
+    cases = [("tiny-cpu", 64, 10)] + ([] if args.cpu_smoke else [("trm-paper-att", 4, 30)])
+    steps = 2 if args.cpu_smoke else args.steps
     print(json.dumps({"benchmark": "train_throughput", "device": "cpu", "autocast": False,
-                      "results": [full_step("tiny-cpu", 64, 10, args.steps),
-                                  full_step("trm-paper-att", 4, 30, args.steps)]}))
+                      "results": [full_step(p, b, c, steps) for p, b, c in cases]}))
 
 
 if __name__ == "__main__":

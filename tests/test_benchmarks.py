@@ -1,5 +1,6 @@
-"""The GPU benchmark script runs: its skip line without CUDA, and every measurement at toy sizes
-on the CPU (so the script a GPU session runs has run before)."""
+"""Every benchmark script runs and prints one JSON line (its quick path, ``--cpu-smoke``), so none
+can rot unnoticed; the GPU script also prints its skip line without CUDA and measures every record
+at toy sizes on the CPU (so the script a GPU session runs has run before)."""
 
 import json
 import subprocess
@@ -9,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_step.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPT = BENCHMARKS / "gpu_step.py"
 
 
-def _run(*args):
-    out = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600,
-                         cwd=SCRIPT.parents[1])
+def _run(*args, script=SCRIPT):
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600,
+                         cwd=BENCHMARKS.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, out.stdout       # one JSON line, nothing else on stdout
@@ -40,3 +42,10 @@ def test_gpu_benchmark_measures_only_the_named_records_with_the_named_stream():
     res = _run("--cpu-smoke", "--stream-dtype", "bfloat16", "--only", "bare_step_eager,inference_compiled")
     assert [r["what"] for r in res["results"]] == ["bare_step_eager", "inference_compiled"]
     assert res["stream_dtype"] == "bfloat16" and _run("--cpu-smoke", "--only", "x")["stream_dtype"] == "float32"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "gpu_step"))
+def test_every_benchmark_prints_its_json_line(name):
+    res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")
+    assert res["benchmark"] == name
+    assert res.get("results") or res.get("wall_s", 0) > 0

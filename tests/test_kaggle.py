@@ -6,7 +6,6 @@ import json
 import shutil
 import sys
 import time
-import venv
 from pathlib import Path
 
 import nbformat
@@ -17,11 +16,13 @@ from arc_trm.config import load_config
 from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata
+from arc_trm.kaggle.competitions import competition_warnings
 from arc_trm.kaggle.job import (challenges_fallback, install_packages, launch_plan, predict_command, run_child,
                                 submission_problems)
 from arc_trm.kaggle.package import PackageOptions, package
 from arc_trm.kaggle.rehearse import fake_kaggle
-from arc_trm.kaggle.wheels import KAGGLE_IMAGE_LACKS, PYTHONS, covers
+from arc_trm.kaggle.image import IMAGE_PROVIDES, NOT_ON_KAGGLE, SHIPPED, image_environment
+from arc_trm.kaggle.wheels import PYTHONS, covers
 from arc_trm.data.arc_format import challenges_entries
 from arc_trm.infer.score import score_submission
 from arc_trm.kaggle.budget import L4X4, project
@@ -67,10 +68,8 @@ def packaged(tmp_path_factory):
     challenges = {t.task_id: {"train": [{"input": i.tolist(), "output": o.tolist()} for i, o in t.train],
                               "test": [{"input": i.tolist()} for i in t.test_inputs]} for t in tasks}
     solutions = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks}
-    env = root / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
-    return {"root": root, "pkg": pkg, "challenges": challenges, "solutions": solutions,
-            "python": str(env / "bin" / "python")}
+    python = image_environment(root / "venv")
+    return {"root": root, "pkg": pkg, "challenges": challenges, "solutions": solutions, "python": str(python)}
 
 
 def kaggle_tree(base: Path, packaged, break_checkpoint: bool = False) -> Path:
@@ -214,7 +213,7 @@ def test_dataset_carries_a_wheel_for_every_python(packaged):
     import zipfile
     names = [p.name for p in packaged["pkg"].dataset.glob("*.whl")]
     for py in PYTHONS:
-        for project in ("arc_trm",) + KAGGLE_IMAGE_LACKS:
+        for project in ("arc_trm",) + SHIPPED:
             assert covers(names, project, py), (project, py, names)
     assert len([n for n in names if n.startswith("orjson-")]) >= len(PYTHONS) - 1   # compiled: per Python
     assert not covers(["orjson-3.8.3-cp311-cp311-manylinux_2_17_x86_64.whl"], "orjson", "3.12")   # the check can fail
@@ -222,7 +221,8 @@ def test_dataset_carries_a_wheel_for_every_python(packaged):
     meta = zipfile.ZipFile(own).read(next(n for n in zipfile.ZipFile(own).namelist() if n.endswith("METADATA")))
     assert b"Requires-Python: >=3.11" in meta           # what arc-trm really needs (tomllib)
     payload = json.loads((packaged["pkg"].dataset / "arc_trm_payload.json").read_text())
-    assert payload["packages"] == ["arc-trm", *KAGGLE_IMAGE_LACKS]
+    assert payload["packages"] == ["arc-trm", *SHIPPED]
+    assert set(payload["image_tested"]) >= {"torch", "numpy"} and payload["image_tested"]["torch"] == torch_version()
 
 
 def test_a_failed_install_names_the_package_and_why(packaged, tmp_path, capsys):
@@ -247,3 +247,65 @@ def test_rehearse_command_prints_the_log_and_the_score(packaged, tmp_path, capsy
     assert "env: Python" in out and "submission from predict written" in out
     assert "submission from predict (5 tasks)" in out and "pass@2" in out
     assert (tmp_path / "r" / "kaggle" / "working" / "arc_trm" / "predict.log").is_file()
+    assert "image torch " + torch_version() in out       # the image's versions are logged
+
+
+def torch_version():
+    from importlib import metadata
+    return metadata.version("torch")
+
+
+def test_every_dependency_is_either_the_images_or_shipped_or_not_needed_on_kaggle():
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    key = lambda n: n.lower().replace("_", "-")
+    deps = {key(Requirement(r).name) for r in metadata.requires("arc-trm") if "extra ==" not in r}
+    groups = [set(map(key, g)) for g in (IMAGE_PROVIDES, SHIPPED, NOT_ON_KAGGLE)]
+    assert deps <= set.union(*groups), deps - set.union(*groups)
+    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1:])
+
+
+def test_the_image_stand_in_sees_only_what_the_image_provides(packaged):
+    """Before the wheels install, the image's torch and numpy import and nothing else of this
+    environment does (not accelerate, not arc_trm), whether it is a venv or the system."""
+    import subprocess
+    probe = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in "
+             "('torch', 'numpy', 'yaml', 'pip', 'accelerate', 'arc_trm', 'orjson', 'pytest', 'nbclient')}))")
+    env_dir = packaged["root"] / "bare-image"
+    python = image_environment(env_dir)
+    seen = json.loads(subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
+                                     cwd=env_dir, check=True).stdout)
+    assert seen == {"torch": True, "numpy": True, "yaml": True, "pip": True, "accelerate": False,
+                    "arc_trm": False, "orjson": False, "pytest": False, "nbclient": False}
+
+
+def test_rehearse_fails_loudly_when_predict_fails(packaged, tmp_path, capsys):
+    from arc_trm.cli import main
+    broken = tmp_path / "pkg"
+    shutil.copytree(packaged["pkg"].out, broken)
+    ckpt = broken / "dataset" / "model.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])          # truncated
+    (tmp_path / "p_challenges.json").write_text(json.dumps(packaged["challenges"]))
+    rc = main(["rehearse", "--package", str(broken), "--tasks", str(tmp_path / "p_challenges.json"),
+               "--budget", "300", "--root", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "predict FAILED with exit code 2" in captured.out and "keeping the fallback because predict failed" in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("arc-trm rehearse: predict failed in the rehearsal: arc-trm predict: error")
+    assert "checkpoint" in last and "predict.log" in last
+
+
+def test_package_for_the_2026_competition_attaches_it_and_warns_about_unknown_slugs(packaged, capsys):
+    from arc_trm.cli import build_parser
+    pkg = package(PackageOptions(packaged["root"] / "run", packaged["root"] / "sub2026", "arc-prize-2026-arc-agi-2",
+                                 "someone", preset=str(packaged["root"] / "test-preset.toml"), offline=True,
+                                 wheelhouse=[packaged["pkg"].dataset]))
+    kmeta = json.loads((pkg.notebook.parent / "kernel-metadata.json").read_text())
+    assert kmeta["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
+    assert not any("competition" in w for w in pkg.warnings)
+    assert competition_warnings("arc-prize-2027") and not competition_warnings("arc-prize-2025")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["package", "--help"])
+    helptext = "".join(capsys.readouterr().out.split())     # argparse wraps long slugs at hyphens
+    assert "arc-prize-2025" in helptext and "arc-prize-2026-arc-agi-2" in helptext

