@@ -24,3 +24,12 @@ class ArcTrmError(Exception):
 
 class TaskError(ArcTrmError):
     """A single ARC task is malformed; batch commands report it, skip it and go on."""
+
+
+class Interrupted(Exception):
+    """A command stopped by SIGINT or SIGTERM after saving what it had; the CLI prints the message
+    as one line and exits 128 + the signal number (130, 143), as a shell expects."""
+
+    def __init__(self, signum: int, message: str):
+        self.signum = signum
+        super().__init__(message)

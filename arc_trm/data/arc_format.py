@@ -100,6 +100,13 @@ def write_json_atomic(path, obj) -> None:
             json.dump(obj, f, separators=(",", ":"))
             f.flush()
             os.fsync(f.fileno())
+        try:   # the old file's permissions, else the usual 0666 less the umask (not mkstemp's 0600)
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,6 +16,7 @@ import orjson
 from arc_trm.data.canvas import CANVAS, VOCAB_SIZE
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.data.tasks import Task
+from arc_trm.atomic import replacing_folder
 from arc_trm.errors import ArcTrmError, TaskError
 from arc_trm.jsonfile import read_json
 
@@ -107,13 +108,14 @@ class ArcDataset:
     _ARRAYS = ("pool", "shapes", "ex_task", "ex_input", "ex_output", "ex_kind", "ex_index", "is_test_task")
 
     def save(self, folder: Path) -> None:
+        """Atomically (:func:`arc_trm.atomic.replacing_folder`): a failure leaves no half dataset."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for key in self._ARRAYS:
-            np.save(folder / f"{key}.npy", getattr(self, key))
-        self.table.save(folder)
-        # manifest last: its presence marks a complete dataset directory
-        (folder / "manifest.json").write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with replacing_folder(folder) as tmp:
+            for key in self._ARRAYS:
+                np.save(tmp / f"{key}.npy", getattr(self, key))
+            self.table.save(tmp)
+            (tmp / "manifest.json").write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2))
 
     @staticmethod
     def read_manifest(folder: Path) -> dict:

@@ -195,7 +195,7 @@ def load_task_dir(path: Path, solutions: bool = True) -> LoadReport:
     for f in sorted(path.rglob("*")):
         if not f.is_file() or f.name.startswith("."):
             continue
-        if f.suffix != ".json":
+        if f.suffix.lower() != ".json":
             report.errors.append(ArcTrmError("not a .json task file; skipped", source=str(f)))
             continue
         raw = None
@@ -218,7 +218,12 @@ def load_spec(spec: str, solutions: bool = True) -> LoadReport:
         return load_bundled(spec, solutions)
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        return load_task_dir(path, solutions)
+        report = load_task_dir(path, solutions)
+        if not report.tasks and not report.failed:
+            files = sum(1 for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
+            raise ArcTrmError(f"no tasks in this folder: {files} file(s), none a task"
+                              + (f" ({report.errors[0].reason})" if report.errors else ""), source=str(path))
+        return report
     if path.is_file():
         data = read_json(path, "task file")
         if isinstance(data, dict) and "train" in data and "test" in data and isinstance(data["train"], list):
@@ -229,6 +234,9 @@ def load_spec(spec: str, solutions: bool = True) -> LoadReport:
                 report.fail(path.stem, data, e)
             return report
         return load_challenges(path, data, solutions)
+    if any(c in spec for c in "*?["):
+        raise ArcTrmError("no file or folder matches this pattern (the shell expands patterns, so one that "
+                          "reaches arc-trm matched nothing; give a file, a folder or a bundled set name)", source=spec)
     raise ArcTrmError(f"no such file or folder, and not a bundled set ({', '.join(BUNDLED)})", source=spec)
 
 

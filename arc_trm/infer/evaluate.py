@@ -25,6 +25,7 @@ class Evaluation:
     ranked: dict
     predictions: ViewPredictions
     failures: list[TaskError]
+    unanswered: set[tuple[str, int]]    # (task, input) answered by fallback: no view finished in time
 
 
 def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
@@ -42,7 +43,8 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     main = runner.acc.is_main_process
     cands = collect(ds, preds, score_logprobs=p.strategy != "vote") if main else {}
     failures: list[TaskError] = []
-    sub, ranked = submission_from(tasks, cands, p.strategy, failures)
+    unanswered: set[tuple[str, int]] = set()
+    sub, ranked = submission_from(tasks, cands, p.strategy, failures, unanswered)
     answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
     metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
     metrics["views"] = int(preds.complete.sum())
@@ -51,4 +53,4 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     if answers:
         copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
         metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
-    return Evaluation(sub, metrics, ranked, preds, failures)
+    return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arc_trm.atomic import replacing_file
 from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.submission import read
@@ -26,7 +27,8 @@ def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> 
     report = load_spec(spec)
     task = next((t for t in report.tasks if t.task_id == task_id), None)
     if task is None:
-        bad = next((e for e in report.errors if e.task_id == task_id), None)
+        bad = next((e for e in report.errors
+                    if e.task_id == task_id or (e.source and Path(e.source).stem == task_id)), None)
         if bad is not None:
             raise ArcTrmError(f"malformed task ({bad})", task_id=task_id)
         near = sorted(t.task_id for t in report.tasks if t.task_id.startswith(task_id[:2]))[:5]
@@ -68,6 +70,9 @@ def show(spec: str, task_id: str, out: Path, submission: Path | None = None) -> 
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    try:
+        with replacing_file(out) as tmp:       # a full disk leaves no 0-byte picture
+            fig.savefig(tmp, dpi=80, format="png")
+    finally:
+        plt.close(fig)
     return out

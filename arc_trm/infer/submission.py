@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from arc_trm.atomic import failure_reason
 from arc_trm.data.arc_format import fallback_entries, submission_problems, write_json_atomic
 from arc_trm.data.tasks import LoadReport, Task
 from arc_trm.errors import ArcTrmError, TaskError
@@ -33,10 +34,12 @@ def fallback_for(report: LoadReport) -> dict:
 
 
 def submission_from(tasks: list[Task], cands: dict[tuple[str, int], InputCandidates], strategy: str,
-                    failures: list[TaskError] | None = None) -> tuple[dict, dict]:
+                    failures: list[TaskError] | None = None,
+                    unanswered: set[tuple[str, int]] | None = None) -> tuple[dict, dict]:
     """Two attempts per test input, and per input the attempts followed by the other ranked
     candidates (for pass@k). A task whose selection raises keeps its fallback entries (and lands
-    in ``failures``); the other tasks are unaffected."""
+    in ``failures``); the other tasks are unaffected. ``unanswered`` receives every (task, input)
+    whose entry is a fallback: no candidate (no view finished in time) or a failed selection."""
     sub, ranked = {}, {}
     for t in tasks:
         try:
@@ -44,6 +47,8 @@ def submission_from(tasks: list[Task], cands: dict[tuple[str, int], InputCandida
             for k, inp in enumerate(t.test_inputs):
                 ic = cands.get((t.task_id, k))
                 grids = [c.grid for c in ic.ranked(strategy)] if ic else []
+                if not grids and unanswered is not None:
+                    unanswered.add((t.task_id, k))
                 attempts = choose_attempts(grids, inp)
                 task_ranked[(t.task_id, k)] = attempts + grids[2:]
                 entries.append({"attempt_1": attempts[0].tolist(), "attempt_2": attempts[1].tolist()})
@@ -52,6 +57,8 @@ def submission_from(tasks: list[Task], cands: dict[tuple[str, int], InputCandida
                 failures.append(TaskError(f"choosing attempts failed ({e!r}); fallback attempts used",
                                           task_id=t.task_id))
             entries = fallback_submission([t])[t.task_id]
+            if unanswered is not None:
+                unanswered.update((t.task_id, k) for k in range(len(t.test_inputs)))
             task_ranked = {(t.task_id, k): [inp] for k, inp in enumerate(t.test_inputs)}
         sub[t.task_id] = entries
         ranked.update(task_ranked)
@@ -66,7 +73,8 @@ def write(path: Path, sub: dict, expected: dict[str, int] | None = None) -> Path
     try:
         write_json_atomic(path, sub)
     except OSError as e:
-        raise ArcTrmError(f"cannot write the submission ({e.strerror or e})", source=str(path)) from None
+        raise ArcTrmError(f"could not write the submission: {failure_reason(e, Path(path).parent)}; the previous "
+                          "file, if any, is unchanged", source=str(path)) from None
     return Path(path)
 
 
@@ -78,3 +86,26 @@ def read(path: Path) -> dict:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise ArcTrmError("not a valid submission: " + "; ".join(problems[:3]) + more, source=str(path))
     return sub
+
+
+def previous_submission(path: Path) -> dict | None:
+    """The valid submission already at ``path``, if there is one (a rerun must not make it worse)."""
+    try:
+        sub = read_json(path, "submission file") if Path(path).is_file() else None
+    except ArcTrmError:
+        return None
+    return sub if sub is not None and not submission_problems(sub) else None
+
+
+def keep_previous(sub: dict, fallback: set[tuple[str, int]], previous: dict | None) -> tuple[dict, int]:
+    """``sub`` with each entry that is only a fallback taken from ``previous`` where it answers the
+    same task with as many entries; returns the result and how many entries were kept."""
+    if not previous:
+        return sub, 0
+    out, kept = {k: list(v) for k, v in sub.items()}, 0
+    for task_id, k in sorted(fallback):
+        old = previous.get(task_id)
+        if task_id in out and isinstance(old, list) and len(old) == len(out[task_id]) and old[k] != out[task_id][k]:
+            out[task_id][k] = old[k]
+            kept += 1
+    return out, kept

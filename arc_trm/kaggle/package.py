@@ -27,6 +27,7 @@ import orjson
 from slugify import slugify
 
 import arc_trm
+from arc_trm.atomic import replacing_folder, write_bytes
 from arc_trm.config import RunConfig, apply_preset_tables
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import image, metadata, wheels
@@ -101,32 +102,33 @@ def package(opts: PackageOptions) -> Package:
                                       ds_meta["id"], opts.machine_shape)
     metadata.check(k_meta, ds_meta)              # before any slow work
 
-    for d in (dataset, notebook_dir):
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.is_file() and f.name != "config.json":
-            shutil.copy2(f, dataset / f.name)
-    (dataset / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
-    whl = [wheels.project_wheel(dataset, opts.wheelhouse)]
-    whl += wheels.dependency_wheels(dataset, wheelhouse=opts.wheelhouse, offline=opts.offline)
-    names = sorted({w.name for w in whl})
-    packages = ["arc-trm", *image.SHIPPED]
-    payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
-               "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
-               "checkpoint_steps": ck.info.get("step"), "wheels": names, "packages": packages,
-               "pythons": list(wheels.PYTHONS), "image_tested": image.tested_versions(),
-               "projection_4xL4_from_flops": plan}
-    (dataset / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
-    (dataset / "dataset-metadata.json").write_bytes(orjson.dumps(ds_meta, option=orjson.OPT_INDENT_2))
+    # Built beside the old package and swapped in only when complete: a failure (a missing wheel, a
+    # full disk, Ctrl-C) leaves the previous package as it was.
+    out.mkdir(parents=True, exist_ok=True)
+    with replacing_folder(dataset) as ds_tmp, replacing_folder(notebook_dir) as nb_tmp:
+        for f in src.iterdir():
+            if f.is_file() and f.name != "config.json":
+                shutil.copy2(f, ds_tmp / f.name)
+        (ds_tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+        whl = [wheels.project_wheel(ds_tmp, opts.wheelhouse)]
+        whl += wheels.dependency_wheels(ds_tmp, wheelhouse=opts.wheelhouse, offline=opts.offline)
+        names = sorted({w.name for w in whl})
+        packages = ["arc-trm", *image.SHIPPED]
+        payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
+                   "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
+                   "checkpoint_steps": ck.info.get("step"), "wheels": names, "packages": packages,
+                   "pythons": list(wheels.PYTHONS), "image_tested": image.tested_versions(),
+                   "projection_4xL4_from_flops": plan}
+        (ds_tmp / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+        (ds_tmp / "dataset-metadata.json").write_bytes(orjson.dumps(ds_meta, option=orjson.OPT_INDENT_2))
 
-    summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {cfg.predict.time_budget_s / 3600:.2f} h, "
-               f"TTT `{cfg.ttt.mode}` ({plan['ttt_steps']} steps x {cfg.ttt.global_batch_size}), "
-               f"{plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`.")
-    write_notebook(build_notebook(opts.kernel_title, summary), notebook_dir / nb_file)
-    (notebook_dir / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
-    (out / "README.md").write_text(_readme(opts, ds_meta, k_meta, cfg, plan))
+        summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {cfg.predict.time_budget_s / 3600:.2f} h, "
+                   f"TTT `{cfg.ttt.mode}` ({plan['ttt_steps']} steps x {cfg.ttt.global_batch_size}), "
+                   f"{plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`.")
+        write_notebook(build_notebook(opts.kernel_title, summary), nb_tmp / nb_file)
+        (nb_tmp / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
+    write_bytes(out / "README.md", _readme(opts, ds_meta, k_meta, cfg, plan).encode())
     return Package(out, dataset, notebook_dir / nb_file, names, cfg, plan, warnings)
 
 

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import arc_trm
+from arc_trm.atomic import disk_full
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle.image import SHIPPED
 
@@ -24,6 +25,8 @@ def _pip(args: list[str], what: str) -> None:
     r = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
                        capture_output=True, text=True)
     if r.returncode != 0:
+        if disk_full(Path.cwd()) or "No space left" in (r.stderr or ""):
+            raise ArcTrmError(f"{what} failed: no space left on device")
         raise ArcTrmError(f"{what} failed:\n{(r.stderr or r.stdout)[-1500:]}")
 
 

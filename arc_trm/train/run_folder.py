@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from arc_trm.atomic import write_bytes
 from arc_trm.config import RunConfig, changed_fields
 from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import read_json
@@ -72,4 +73,4 @@ def _get(d: dict, dotted: str):
 
 
 def save_config(folder: Path, cfg: RunConfig) -> None:
-    (folder / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+    write_bytes(folder / "config.json", orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
