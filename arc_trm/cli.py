@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from arc_trm.errors import ArcTrmError
+from arc_trm.errors import ArcTrmError, Interrupted
 
 
 def _err(verb: str, msg: str) -> None:
@@ -39,7 +39,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if kind != "run":
         raise ArcTrmError(f"is a {kind} preset; train takes a run preset ({', '.join(_presets('run'))})",
                           source=args.preset)
-    cfg = load_config(args.preset, args.set or [])
+    cfg = load_config(args.preset, args.set or [], model=args.model)
     if args.log_with:
         import importlib.util
         module = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}[args.log_with]
@@ -111,7 +111,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "metrics.jsonl").is_file():
         raise ArcTrmError("no metrics.jsonl: pass a training run folder", source=str(run))
-    path = plot_curves(run / "metrics.jsonl", Path(args.out) if args.out else run / "curves.png")
+    path = plot_curves(run / "metrics.jsonl", Path(args.out) if args.out else run / "curves.png",
+                       warn=lambda w: _err("plot", f"warning: {w}"))
     print(f"wrote {path}" if path else "nothing to plot yet")
     return 0
 
@@ -134,7 +135,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
         opts.dataset_slug = args.dataset_slug
     pkg = package(opts)
     p = pkg.projection
+    m = pkg.config.model
     print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + checkpoint), notebook {pkg.notebook}")
+    print(f"model: {m.recursion.upper()}, {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, H{m.H_cycles} x "
+          f"L{m.L_cycles}, {m.halt_max_steps} halting steps")
     print(f"plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
           f"FLOP projection on 4x L4 {p['projected_total_h']} h of a {pkg.config.predict.time_budget_s / 3600:.2f} h budget")
     for w in pkg.warnings:
@@ -170,7 +174,8 @@ def _cmd_import_reference(args: argparse.Namespace) -> int:
     m = ck.cfg.model
     known = (f"{len(ck.puzzles.task_ids)} known tasks, {ck.puzzles.num_plans} embedding rows" if ck.puzzles.task_ids
              else "no identifiers: every task will be treated as unseen (rows start at the trained mean)")
-    print(f"wrote {ck.folder}: TRM {m.hidden_size} wide, {m.num_layers} layers, H{m.H_cycles} x L{m.L_cycles}, "
+    print(f"wrote {ck.folder}: {m.recursion.upper()} {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, "
+          f"H{m.H_cycles} x L{m.L_cycles}, "
           f"{m.halt_max_steps} halting steps; {known}")
     return 0
 
@@ -215,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a TRM (default: the CPU smoke preset on generated tasks)",
                         formatter_class=fmt)
     tr.add_argument("--preset", default="smoke", help=f"run preset ({', '.join(_presets('run'))}) or a TOML file")
+    tr.add_argument("--model", metavar="PRESET",
+                    help=f"model preset replacing the run preset's ({', '.join(_presets('model'))}), e.g. "
+                         "--preset smoke --model urm-tiny")
     tr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override any config field")
     tr.add_argument("--dataset", metavar="DIR", help="an ingested dataset (default: ingest the preset's data)")
     tr.add_argument("--out", metavar="DIR", help="run folder (default runs/PRESET)")
@@ -285,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     rh.set_defaults(func=_cmd_rehearse)
 
     ir = sub.add_parser("import-reference", formatter_class=fmt,
-                        help="a TRM reference checkpoint (step_N) → an arc-trm checkpoint folder")
+                        help="a TRM or URM reference checkpoint (step_N) → an arc-trm checkpoint folder")
     ir.add_argument("step_file", help="the reference's torch.save of its model state dict")
     ir.add_argument("--config", metavar="YAML", help="the run's all_config.yaml (default: shapes + ARC defaults)")
     ir.add_argument("--identifiers", metavar="JSON",
@@ -310,9 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:
         # an OS error on a path the user named (full disk, permissions, a missing mount)
+        from arc_trm.atomic import failure_reason
         where = f" ({e.filename})" if e.filename else ""
-        _err(args.verb, f"error{where}: {e.strerror or e}")
+        _err(args.verb, f"error{where}: {failure_reason(e, Path(e.filename or '.'))}")
         return 2
+    except Interrupted as e:
+        _err(args.verb, str(e))
+        return 128 + e.signum
     except KeyboardInterrupt:
         _err(args.verb, "interrupted")
         return 130

@@ -38,6 +38,14 @@ class ModelConfig:
     # elementwise work half the bandwidth, at bf16 rounding of the state. "float32" (the default)
     # keeps the state exact; under bf16 autocast only the matmuls and attention run in bf16.
     stream_dtype: Literal["float32", "bfloat16"] = "float32"
+    # The recursion: "trm" (z_H/z_L, the TRM paper) or "urm" (one hidden state, H_cycles−1 rounds of
+    # L_cycles iterations without gradient then L_cycles with gradient: the Universal Reasoning Model,
+    # arXiv 2512.14693). Independent of it, the channel MLP: "swiglu" or "conv_swiglu" (URM's short
+    # depthwise convolution over the tokens between the gate and the down projection, kernel
+    # conv_kernel, its weights and computation in bf16 as in URM's code).
+    recursion: Literal["trm", "urm"] = "trm"
+    mlp: Literal["swiglu", "conv_swiglu"] = "swiglu"
+    conv_kernel: int = 2
 
 
 # Model fields that set how the state is computed, not what the weights are: a trained model's
@@ -73,6 +81,9 @@ class OptimConfig:
     puzzle_emb_weight_decay: float = 0.1
     ema: bool = True
     ema_rate: float = 0.999
+    # "adam_atan2" (TRM's) or "muon" (URM's ARC-AGI-2 recipe: every 2-D dense weight through Muon,
+    # the rest through AdamW with these betas and weight decay; see arc_trm/model/muon.py).
+    dense: Literal["adam_atan2", "muon"] = "adam_atan2"
 
 
 @dataclass
@@ -274,9 +285,18 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
     return set_fields(cfg, dict(parse_override(t) for t in overrides))
 
 
-def load_config(preset: str, overrides: list[str] | None = None) -> RunConfig:
+def load_config(preset: str, overrides: list[str] | None = None, model: str | None = None) -> RunConfig:
+    """A run preset's config; ``model`` (a model preset or TOML file) replaces the run preset's
+    model entirely (its ``model_preset`` and any ``[model]`` table of its own)."""
     raw = _read_preset(preset)
     cfg = RunConfig(name=Path(preset).stem)
+    if model:
+        if preset_kind(model) != "model":
+            raise ArcTrmError(f"not a model preset (presets of that kind: {', '.join(preset_names('model'))})",
+                              source=model)
+        raw = {k: v for k, v in raw.items() if k not in ("model", "model_preset", "name")}
+        raw["model_preset"] = model
+        cfg.name = f"{cfg.name}-{Path(model).stem}"     # its own default run folder
     model_preset = raw.get("model_preset")
     if model_preset:
         _merge(cfg, {"model": _read_preset(model_preset).get("model", {})}, "")

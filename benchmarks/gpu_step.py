@@ -33,7 +33,8 @@ from arc_trm.infer.runner import make_runner
 from arc_trm.model.flops import train_example_flops, view_flops
 from arc_trm.model.losses import act_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM, Carry
+from arc_trm.model.build import build_model
+from arc_trm.model.trm import Carry
 from arc_trm.train.session import Schedule, TrainSession
 
 # Dense bf16 peak without sparsity, from the datasheets.
@@ -79,7 +80,7 @@ def setup(cfg, ds, acc, compiled, backend):
     ``train.compile`` uses is inductor, the default)."""
     cfg = set_fields(copy.deepcopy(cfg), {"train.compile": False})
     torch.manual_seed(0)
-    model = TRM(cfg.model, ds.canvas ** 2)
+    model = build_model(cfg.model, ds.canvas ** 2)
     runner = make_runner(acc, model, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
     if compiled:
         model.compile(backend=backend)
@@ -208,7 +209,7 @@ def session_record(what, runner, ds, batch, optim, steps, flops_per_example, pea
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="trm-paper-att")
+    ap.add_argument("--preset", default="trm-paper-att", help="model or run preset (urm-paper for URM)")
     ap.add_argument("--batch", type=int, default=192)
     ap.add_argument("--infer-batch", type=int, default=128)
     ap.add_argument("--ttt-batch", type=int, default=64)
@@ -221,10 +222,12 @@ def main() -> None:
     only = set(filter(None, args.only.split(","))) or None
     if args.cpu_smoke:
         # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
-        device, stream_dtype, results = measure("tiny-cpu", 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
+        # the small preset of the same recursion (TRM: tiny-cpu, URM: urm-tiny)
+        small = "urm-tiny" if load_config(args.preset).model.recursion == "urm" else "tiny-cpu"
+        device, stream_dtype, results = measure(small, 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
                                                 stream_dtype=args.stream_dtype, only=only)
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",
-                          "stream_dtype": stream_dtype, "results": results}))
+                          "preset": small, "stream_dtype": stream_dtype, "results": results}))
         return
     if not torch.cuda.is_available():
         print(json.dumps({"benchmark": "gpu_step", "skipped": "no CUDA device"}))

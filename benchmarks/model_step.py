@@ -17,14 +17,15 @@ import torch
 from arc_trm.config import load_config
 from arc_trm.model.losses import act_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.model.build import build_model
+from arc_trm.model.trm import Carry, act_step
 
 
 def bare_step(preset: str, batch: int, seq: int):
     """A closure running one forward+backward ACT step of the bare model on fixed random data."""
     cfg = load_config(preset).model
     torch.manual_seed(0)
-    m = TRM(cfg, seq)
+    m = build_model(cfg, seq)
     table = PuzzleEmbeddings(64, cfg.hidden_size)
     data = {"inputs": torch.randint(0, 12, (batch, seq), dtype=torch.int32),
             "labels": torch.randint(0, 12, (batch, seq)),

@@ -24,7 +24,7 @@ from arc_trm.infer.runner import make_runner
 from arc_trm.kaggle.budget import KAGGLE_TASKS, KAGGLE_TEST_INPUTS, L4X4, project
 from arc_trm.model.flops import train_example_flops, view_flops
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.build import build_model
 from arc_trm.train.session import Schedule, TrainSession
 
 
@@ -33,7 +33,7 @@ def cpu_rates(preset: str, canvas: int, batch: int) -> dict:
     seq = canvas ** 2
     torch.manual_seed(0)
     ds = build_dataset([], [], 4, 0, synthetic_tasks=8, synthetic_test_tasks=2, on_error=None, canvas=canvas)
-    runner = make_runner(Accelerator(cpu=True), TRM(cfg.model, seq).eval(),
+    runner = make_runner(Accelerator(cpu=True), build_model(cfg.model, seq).eval(),
                          PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
     b = {"inputs": torch.zeros(batch, seq, dtype=torch.int32), "labels": torch.zeros(batch, seq),
          "puzzle_ids": torch.ones(batch, dtype=torch.int32)}

@@ -21,7 +21,7 @@ from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.ingest import build_dataset
 from arc_trm.infer.runner import make_runner
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.build import build_model
 from arc_trm.train.session import Schedule, TrainSession
 
 import model_step  # noqa: E402  (same folder)
@@ -31,7 +31,7 @@ def full_step(preset: str, batch: int, canvas: int, steps: int) -> dict:
     cfg = load_config(preset)
     ds = build_dataset([], [], 8, 0, synthetic_tasks=16, synthetic_test_tasks=4, on_error=None, canvas=canvas)
     torch.manual_seed(0)
-    core = TRM(cfg.model, canvas ** 2)
+    core = build_model(cfg.model, canvas ** 2)
     runner = make_runner(Accelerator(cpu=True), core, PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size), cfg)
     optim = OptimConfig(lr_warmup_steps=10)     # EMA on, as in a real run
     s = TrainSession(runner, TrainStream(ds, batch, 0), Schedule(optim, 100), split_batch(batch, 1), 0)

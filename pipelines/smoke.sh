@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # CPU smoke run: train the tiny preset on generated tasks, then predict *new* generated tasks
-# with test-time training and score them.
+# with test-time training and score them. MODEL=urm-tiny runs the same recipe with a URM.
 set -euo pipefail
-OUT=${OUT:-runs/smoke}
-arc-trm train --preset smoke --out "$OUT"
+OUT=${OUT:-runs/smoke${MODEL:+-$MODEL}}
+arc-trm train --preset smoke ${MODEL:+--model "$MODEL"} --out "$OUT"
 python - "$OUT" <<'PY'
 import sys
 from arc_trm.config import load_config

@@ -1,5 +1,7 @@
-"""How the golden test drives the model: the one place that follows API changes, while the
-numbers in ``golden/trm_float32.safetensors`` stay fixed."""
+"""How the golden tests drive a model: the one place that follows API changes, while the numbers
+in ``golden/trm_float32.safetensors`` and ``golden/urm_float32.safetensors`` stay fixed.
+``model_fn(seq)``, when given, builds the model (URM: from an imported checkpoint) instead of a
+seeded TRM."""
 
 import torch
 from accelerate import Accelerator
@@ -12,13 +14,15 @@ from arc_trm.model.trm import TRM, Carry, act_step
 from arc_trm.train.session import Schedule, TrainSession
 
 
-def _model(cfg_fn, seq):
+def _model(cfg_fn, seq, model_fn=None):
+    if model_fn is not None:
+        return model_fn(seq)
     torch.manual_seed(0)
     return TRM(cfg_fn(), seq)
 
 
-def eval_steps(cfg_fn, batch_fn, table_fn, seq):
-    m = _model(cfg_fn, seq).eval()
+def eval_steps(cfg_fn, batch_fn, table_fn, seq, model_fn=None):
+    m = _model(cfg_fn, seq, model_fn).eval()
     table, batch = table_fn(m.cfg.hidden_size), batch_fn()
     carry = Carry.initial(m, batch)
     out = {}
@@ -30,8 +34,8 @@ def eval_steps(cfg_fn, batch_fn, table_fn, seq):
     return out
 
 
-def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq):
-    m = _model(cfg_fn, seq).train()
+def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq, model_fn=None):
+    m = _model(cfg_fn, seq, model_fn).train()
     table, batch = table_fn(m.cfg.hidden_size), batch_fn()
     carry = Carry.initial(m, batch)
     min_steps = torch.tensor([0, 2, 0, 3], dtype=torch.int32)
@@ -54,11 +58,11 @@ class _FixedStream:
         return {k: v.copy() for k, v in self.batch.items()}
 
 
-def one_training_step(cfg_fn, batch_fn, table_fn, seq):
-    m = _model(cfg_fn, seq)
+def one_training_step(cfg_fn, batch_fn, table_fn, seq, model_fn=None, dense="adam_atan2"):
+    m = _model(cfg_fn, seq, model_fn)
     table, batch = table_fn(m.cfg.hidden_size), batch_fn()
     out = {"init.table": table.weight.clone()}
-    optim = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=1, ema_rate=0.9)
+    optim = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=1, ema_rate=0.9, dense=dense)
     runner = Runner(Accelerator(cpu=True), m, table, RunConfig())
     n = batch["inputs"].shape[0]
     s = TrainSession(runner, _FixedStream(batch), Schedule(optim, total_steps=10), split_batch(n, 1), seed=5)

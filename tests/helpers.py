@@ -8,17 +8,20 @@ from arc_trm.config import RunConfig, load_config, set_fields
 from arc_trm.data.ingest import build_dataset
 from arc_trm.infer.runner import Runner, make_runner
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.build import build_model
 
 TINY_MODEL = {"model.hidden_size": 32, "model.num_heads": 2, "model.H_cycles": 2, "model.L_cycles": 1,
               "model.halt_max_steps": 3, "model.puzzle_emb_len": 1}
+# The same sizes as URM: one hidden state, ConvSwiGLU.
+URM = {"model.recursion": "urm", "model.mlp": "conv_swiglu"}
 
 
-def tiny_config(**train) -> RunConfig:
-    """The smoke preset with a smaller model, a 10x10 canvas (make_tasks' 8x8 grids fit with their
-    EOS markers) and a global batch of 8; ``train`` sets fields of [train]."""
-    return set_fields(load_config("smoke"), {**TINY_MODEL, "data.canvas": 10, "train.global_batch_size": 8,
-                                             "train.log_every_steps": 1,
+def tiny_config(arch: str = "trm", **train) -> RunConfig:
+    """The smoke preset with a smaller model (``arch="urm"``: the same sizes as a URM), a 10x10
+    canvas (make_tasks' 8x8 grids fit with their EOS markers) and a global batch of 8; ``train``
+    sets fields of [train]."""
+    return set_fields(load_config("smoke"), {**TINY_MODEL, **(URM if arch == "urm" else {}), "data.canvas": 10,
+                                             "train.global_batch_size": 8, "train.log_every_steps": 1,
                                              **{f"train.{k}": v for k, v in train.items()}})
 
 
@@ -30,7 +33,7 @@ def tiny_dataset(n_train: int = 4, n_test: int = 2, aug: int = 4, canvas: int = 
 def tiny_runner(cfg: RunConfig, seq_len: int, num_ids: int = 5, seed: int = 0, acc: Accelerator | None = None) -> Runner:
     import torch
     torch.manual_seed(seed)
-    model = TRM(cfg.model, seq_len)
+    model = build_model(cfg.model, seq_len)
     return make_runner(acc or Accelerator(cpu=True), model, PuzzleEmbeddings(num_ids, cfg.model.hidden_size), cfg)
 
 

@@ -44,6 +44,12 @@ def test_gpu_benchmark_measures_only_the_named_records_with_the_named_stream():
     assert res["stream_dtype"] == "bfloat16" and _run("--cpu-smoke", "--only", "x")["stream_dtype"] == "float32"
 
 
+def test_gpu_benchmark_measures_urm():
+    res = _run("--cpu-smoke", "--preset", "urm-paper", "--only", "bare_step_eager,inference_compiled")
+    assert res["preset"] == "urm-tiny" and [r["what"] for r in res["results"]] == ["bare_step_eager", "inference_compiled"]
+    assert all(r["per_s"] > 0 for r in res["results"])
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "gpu_step"))
 def test_every_benchmark_prints_its_json_line(name):
     res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")

@@ -174,7 +174,7 @@ def _bad_cases(root):
            "model.inner.H_init": torch.zeros(D)}
     buf = io.BytesIO()
     torch.save(hrm, buf)
-    cases["hrm"] = (buf.getvalue(), None, None, "not a TRM checkpoint")
+    cases["hrm"] = (buf.getvalue(), None, None, "not a TRM or URM checkpoint")
     cases["hidden"] = (full.read_bytes(), {"arch": {"hidden_size": 64, "num_heads": 2, "L_layers": 2}}, None,
                        "hidden size 64 disagrees with the checkpoint's 32")
     cases["few_names"] = (full.read_bytes(), None, ["<blank>", "t1"], "2 names for 3 puzzle-embedding rows")

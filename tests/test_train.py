@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import orjson
 import pytest
@@ -13,13 +15,14 @@ from arc_trm.train.session import Schedule, TrainSession
 from tests.helpers import run_two_processes, tiny_config, tiny_dataset, tiny_runner
 
 OPTIM = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=2, lr_min_ratio=0.1, ema_rate=0.9)
+MUON = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=2, lr_min_ratio=0.1, ema_rate=0.9, dense="muon")
 
 
-def _session(acc, ds, cfg, seed=0, micro=0, batch=None):
+def _session(acc, ds, cfg, seed=0, micro=0, batch=None, optim=OPTIM):
     runner = tiny_runner(cfg, ds.canvas ** 2, ds.num_puzzle_ids, seed, acc)
     batch = batch or cfg.train.global_batch_size
     stream = TrainStream(ds, batch, seed, acc.process_index, acc.num_processes)
-    return TrainSession(runner, stream, Schedule(OPTIM, 20), split_batch(batch, acc.num_processes, micro), seed)
+    return TrainSession(runner, stream, Schedule(optim, 20), split_batch(batch, acc.num_processes, micro), seed)
 
 
 def _steps(s, n):
@@ -37,8 +40,9 @@ def _snapshot(s, losses):
 
 
 def _world_worker(path):
+    arch = "urm" if Path(path).name.startswith("two-urm") else "trm"
     acc = Accelerator(cpu=True)
-    s = _session(acc, tiny_dataset(), tiny_config())
+    s = _session(acc, tiny_dataset(), tiny_config(arch), optim=MUON if arch == "urm" else OPTIM)
     losses = [m["loss"] for m in _steps(s, 4)]
     if acc.is_main_process:
         torch.save(_snapshot(s, losses), path)
@@ -100,7 +104,8 @@ def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert summary["steps"] == 6
-    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/custom_checkpoint_0.pkl"):
+    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/step_0000006/custom_checkpoint_0.pkl",
+              "state/step_0000006/complete.json"):
         assert (run / p).exists(), p
     evals = [orjson.loads(line) for line in (run / "metrics.jsonl").read_bytes().splitlines() if b'"eval"' in line]
     assert [e["step"] for e in evals] == [3, 6]
@@ -124,3 +129,44 @@ def test_bad_global_or_micro_batch_is_a_clear_error():
     with pytest.raises(ArcTrmError, match="micro-batch 3 does not divide the per-process batch 8"):
         split_batch(16, 2, 3)
     assert split_batch(768, 4, 48).accumulation == 4
+
+
+def test_urm_with_muon_on_two_processes_and_micro_batches_equals_one_process(tmp_path):
+    """URM (ConvSwiGLU) trained with Muon: 2 gloo processes x 4 and 1 process x 2 micro-batches
+    of 4 compute what 1 process x 8 computes, to bf16's precision: the convolution's weights and
+    gradients are bf16, as in URM's code, and a sum of bf16 partial gradients (micro-batches, the
+    processes' all-reduce) rounds differently from one bf16 sum. The first step is the same to
+    float32 precision; after 4 steps losses agree to 3e-4 and weights to a few update sizes (lr
+    1e-3), while another global batch moves the losses by far more."""
+    run_two_processes("tests.test_train", "_world_worker", str(tmp_path / "two-urm.pt"))
+    two = torch.load(tmp_path / "two-urm.pt")
+    runs = {}
+    for micro in (0, 4):
+        s = _session(Accelerator(cpu=True), tiny_dataset(), tiny_config("urm"), micro=micro, optim=MUON)
+        runs[micro] = _snapshot(s, [m["loss"] for m in _steps(s, 4)])
+        s.close()
+    assert any(".dwconv." in k for k in runs[0]["w"])
+    for other in (runs[4], two):
+        assert abs(other["losses"][0] - runs[0]["losses"][0]) < 1e-5
+        np.testing.assert_allclose(other["losses"], runs[0]["losses"], rtol=3e-4)
+        for key in ("w", "ema"):
+            for k, v in other[key].items():
+                torch.testing.assert_close(v.float(), runs[0][key][k].float(), rtol=0, atol=8e-3)
+        torch.testing.assert_close(other["t"], runs[0]["t"], rtol=1e-3, atol=1e-4)
+    s = _session(Accelerator(cpu=True), tiny_dataset(), tiny_config("urm"), batch=4, optim=MUON)
+    assert not np.allclose([m["loss"] for m in _steps(s, 4)][1:], runs[0]["losses"][1:], rtol=3e-3)
+
+
+def test_urm_resume_equals_uninterrupted(tmp_path):
+    ds = tiny_dataset()
+    full = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    want = _steps(full, 4)
+    first = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    got = _steps(first, 2)
+    first.save_state(tmp_path / "state")
+    second = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    assert second.load_state(tmp_path / "state") == 2
+    got += _steps(second, 2)
+    np.testing.assert_allclose([g["loss"] for g in got], [w["loss"] for w in want], rtol=1e-6)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(second.model.state_dict()[k], v), k          # exact, bf16 convolution included

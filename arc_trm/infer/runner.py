@@ -14,7 +14,7 @@ from torch import nn
 
 from arc_trm.config import RunConfig
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.model.trm import Carry, RecursiveModel, act_step
 
 
 def default_mixed_precision(choice: str) -> str:
@@ -40,7 +40,7 @@ def make_accelerator(cfg: RunConfig, log_with: str | None = None, project_dir=No
 @dataclass
 class Runner:
     acc: Accelerator
-    model: TRM
+    model: RecursiveModel
     table: PuzzleEmbeddings
     cfg: RunConfig
     forward: nn.Module | None = None
@@ -75,7 +75,7 @@ class Runner:
         return self.acc.check_trigger()
 
 
-def make_runner(acc: Accelerator, model: TRM, table: PuzzleEmbeddings, cfg: RunConfig) -> Runner:
+def make_runner(acc: Accelerator, model: RecursiveModel, table: PuzzleEmbeddings, cfg: RunConfig) -> Runner:
     """Put the model and table on the accelerator's device and compile the model in place when
     ``train.compile`` says so (``nn.Module.compile`` keeps parameter names, so checkpoints,
     EMA and resume state are the same as an eager run's)."""

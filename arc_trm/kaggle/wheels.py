@@ -82,7 +82,12 @@ def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tup
     where = " (offline: put them in a --wheelhouse folder)" if offline else ""
     for py in pythons:
         args = base + ["--python-version", py]
-        for name, version in pins.items():
+        try:   # one pip call for every pin (pip's start-up dominates an offline package)
+            _pip(args + [f"{name}=={version}" for name, version in pins.items()], f"fetching wheels for Python {py}")
+            continue
+        except ArcTrmError:
+            pass
+        for name, version in pins.items():   # find which one has no such wheel, and take a newer release for it
             try:
                 _pip(args + [f"{name}=={version}"], f"fetching {name}=={version} for Python {py}")
             except ArcTrmError:

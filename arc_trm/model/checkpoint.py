@@ -8,7 +8,6 @@ names, plus ``ema.``-prefixed EMA weights when trained with EMA), ``puzzle_embed
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from arc_trm.atomic import recover_folder, replacing_folder
 from arc_trm.config import RunConfig, apply_overrides, changed_fields, set_fields
 from arc_trm.data.canvas import CANVAS
 from arc_trm.data.puzzle_ids import PuzzleTable
@@ -25,7 +25,8 @@ from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import read_json
 from arc_trm.model.ema import EMA
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.build import build_model
+from arc_trm.model.trm import RecursiveModel
 
 # Settings a trained checkpoint fixes: its weights and its puzzle table were made with them.
 FIXED_BY_TRAINING = ("model.", "data.")
@@ -35,7 +36,7 @@ CHANGEABLE_DATA = ("data.translation",)   # only shapes TTT's batches
 @dataclass
 class Checkpoint:
     cfg: RunConfig
-    model: TRM
+    model: RecursiveModel
     table: PuzzleEmbeddings
     puzzles: PuzzleTable
     manifest: dict
@@ -47,38 +48,33 @@ class Checkpoint:
         return int(self.manifest.get("canvas", CANVAS))
 
 
-def export(folder: Path, cfg: RunConfig, model: TRM, table: PuzzleEmbeddings, puzzles: PuzzleTable,
+def export(folder: Path, cfg: RunConfig, model: RecursiveModel, table: PuzzleEmbeddings, puzzles: PuzzleTable,
            manifest: dict, ema: EMA | None = None, info: dict | None = None) -> Path:
-    """Write atomically: into a temporary sibling, then rename over ``folder``. ``model`` is the
-    bare module (never a DDP or compiled wrapper), so names are the same however it was run."""
+    """Write atomically (:func:`arc_trm.atomic.replacing_folder`): a kill or a full disk leaves the
+    previous checkpoint whole. ``model`` is the bare module (never a DDP or compiled wrapper), so
+    names are the same however it was run."""
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if ema is not None:
         weights.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.shadow.items()})
-    save_file(weights, tmp / "model.safetensors")
-    save_file({"weight": table.weight.detach().float().cpu().contiguous()}, tmp / "puzzle_embeddings.safetensors")
-    (tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
-    (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    (tmp / "info.json").write_bytes(orjson.dumps(info or {}, option=orjson.OPT_INDENT_2))
-    puzzles.save(tmp)
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with replacing_folder(folder) as tmp:
+        save_file(weights, tmp / "model.safetensors")
+        save_file({"weight": table.weight.detach().float().cpu().contiguous()}, tmp / "puzzle_embeddings.safetensors")
+        (tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+        (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        (tmp / "info.json").write_bytes(orjson.dumps(info or {}, option=orjson.OPT_INDENT_2))
+        puzzles.save(tmp)
     return folder
 
 
 def resolve(folder: Path) -> Path:
     """The checkpoint folder itself, or a run folder's ``best/`` (``last/`` when it has no best)."""
     folder = Path(folder)
+    recover_folder(folder)               # a save killed between its two renames
     if (folder / "model.safetensors").exists():
         return folder
     for name in ("best", "last"):
+        recover_folder(folder / name)
         if (folder / name / "model.safetensors").is_file():
             return folder / name
     return folder
@@ -120,7 +116,7 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
         raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
     check_overrides(cfg, overrides or [], str(folder), fields)
     canvas = int(manifest.get("canvas", CANVAS))
-    model = TRM(cfg.model, canvas * canvas)
+    model = build_model(cfg.model, canvas * canvas)
     dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}
     has_ema = any(k.startswith("ema.") for k in weights)
     if cfg.predict.use_ema and has_ema:

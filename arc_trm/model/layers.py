@@ -1,4 +1,4 @@
-"""Building blocks of the TRM block stack: RMSNorm (post-norm), SwiGLU, RoPE, attention, MLP-t."""
+"""Building blocks of the block stack: RMSNorm (post-norm), SwiGLU, ConvSwiGLU, RoPE, attention, MLP-t."""
 
 from __future__ import annotations
 
@@ -66,6 +66,28 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(gate) * up)
 
 
+class ConvSwiGLU(nn.Module):
+    """URM's channel MLP: SwiGLU whose gated activations pass a depthwise convolution over the
+    token axis (kernel ``k``, padding k//2, bias; output cut to the sequence length, so with k = 2
+    ``y'[t] = w0·y[t−1] + w1·y[t] + b``) and a SiLU before the down projection. As in URM's code the
+    convolution's weight and bias are bf16 parameters and it runs in bf16 whatever the stream's
+    dtype; its bf16 output then takes the down projection in bf16 too (the reference's
+    CastedLinear follows its input's dtype)."""
+
+    def __init__(self, d: int, expansion: float, kernel: int):
+        super().__init__()
+        inter = swiglu_width(d, expansion)
+        self.gate_up = Linear(d, 2 * inter)
+        self.dwconv = nn.Conv1d(inter, inter, kernel, padding=kernel // 2, groups=inter, bias=True).to(torch.bfloat16)
+        self.down = Linear(inter, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        y = F.silu(gate) * up
+        y = self.dwconv(y.transpose(1, 2).to(self.dwconv.weight.dtype))[..., : up.shape[1]]
+        return self.down(F.silu(y).transpose(1, 2).contiguous())
+
+
 class RotaryEmbedding(nn.Module):
     def __init__(self, head_dim: int, max_len: int, theta: float):
         super().__init__()
@@ -110,7 +132,8 @@ class Block(nn.Module):
         self.eps = cfg.rms_norm_eps
         self.mlp_t = SwiGLU(seq_total, cfg.expansion) if cfg.mlp_t else None
         self.attn = None if cfg.mlp_t else Attention(cfg)
-        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
+        self.mlp = (ConvSwiGLU(cfg.hidden_size, cfg.expansion, cfg.conv_kernel) if cfg.mlp == "conv_swiglu"
+                    else SwiGLU(cfg.hidden_size, cfg.expansion))
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:
         if self.mlp_t is not None:

@@ -22,9 +22,10 @@ from arc_trm.data.canvas import VOCAB_SIZE
 from arc_trm.model.layers import Block, Linear, RotaryEmbedding, trunc_normal_
 
 
-class TRM(nn.Module):
-    """``seq_len`` is the canvas's cell count (900 for the paper's 30×30), a property of the
-    dataset the model is trained on, not a model setting."""
+class RecursiveModel(nn.Module):
+    """What the recursive models share: token embeddings with the puzzle embedding prepended, the
+    one block stack ``f``, the answer head and the halting head. ``seq_len`` is the canvas's cell
+    count (900 for the paper's 30×30), a property of the dataset, not a model setting."""
 
     def __init__(self, cfg: ModelConfig, seq_len: int):
         super().__init__()
@@ -45,9 +46,6 @@ class TRM(nn.Module):
         with torch.no_grad():  # halting starts near "don't halt", as in the reference
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)
-        # Fixed random initial states (buffers in the reference code too, not trained).
-        self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0))
-        self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0))
 
     # ------------------------------------------------------------------ pieces
     def f(self, z: torch.Tensor, injection: torch.Tensor) -> torch.Tensor:
@@ -70,6 +68,20 @@ class TRM(nn.Module):
         if self.embed_pos is not None:
             x = 0.707106781 * (x + self.embed_pos)
         return (self.embed_scale * x).to(self.stream_dtype)
+
+    def read_out(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits over the grid positions (B, seq_len, vocab) and the halting logit (B,): row 0 of the
+        halting head at position 0."""
+        return self.lm_head(z)[:, self.cfg.puzzle_emb_len:], self.q_head(z[:, 0])[..., 0].float()
+
+
+class TRM(RecursiveModel):
+    def __init__(self, cfg: ModelConfig, seq_len: int):
+        super().__init__(cfg, seq_len)
+        d = cfg.hidden_size
+        # Fixed random initial states (buffers in the reference code too, not trained).
+        self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0))
+        self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0))
 
     def empty_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (batch, self.seq_total, self.cfg.hidden_size)
@@ -94,8 +106,7 @@ class TRM(nn.Module):
         for _ in range(c.L_cycles):
             z_L = self.f(z_L, z_H + x)
         z_H = self.f(z_H, z_L)
-        logits = self.lm_head(z_H)[:, c.puzzle_emb_len:]
-        q_halt = self.q_head(z_H[:, 0]).squeeze(-1).float()
+        logits, q_halt = self.read_out(z_H)
         return z_H.detach(), z_L.detach(), logits, q_halt
 
 
@@ -114,7 +125,7 @@ class Carry:
     data: dict[str, torch.Tensor]
 
     @classmethod
-    def initial(cls, model: TRM, batch: dict[str, torch.Tensor]) -> "Carry":
+    def initial(cls, model: RecursiveModel, batch: dict[str, torch.Tensor]) -> "Carry":
         b = batch["inputs"].shape[0]
         device = batch["inputs"].device
         z_H, z_L = model.empty_state(b, device)

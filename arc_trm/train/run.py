@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from arc_trm.atomic import write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
@@ -26,8 +27,10 @@ from arc_trm.infer.submission import write as write_submission
 from arc_trm.model import checkpoint
 from arc_trm.model.memory import check_fits
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.build import build_model
+from arc_trm.model.trm import RecursiveModel
 from arc_trm.train.metrics import MetricLog, plot_curves
+from arc_trm.train import state as training_state
 from arc_trm.train.run_folder import check_resume_config, locked, save_config
 from arc_trm.train.session import Schedule, TrainSession
 
@@ -88,7 +91,7 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _init_from(source: Path, model: TRM, table: PuzzleEmbeddings, ds: ArcDataset, cfg: RunConfig) -> str:
+def _init_from(source: Path, model: RecursiveModel, table: PuzzleEmbeddings, ds: ArcDataset, cfg: RunConfig) -> str:
     """Start from a checkpoint's weights, and its rows for the plans it knows (new tasks' rows
     start at the mean of the trained rows)."""
     ck = checkpoint.load(source)
@@ -127,7 +130,10 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
     if resume:
         check_resume_config(out_dir, cfg)
     elif main:
-        for name in RUN_OUTPUTS:
+        gone = [name for name in RUN_OUTPUTS if (out_dir / name).exists()]
+        if gone:
+            print(f"arc-trm train: --fresh deletes {', '.join(gone)} in {out_dir}", flush=True)
+        for name in gone:
             path = out_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     acc.wait_for_everyone()
@@ -137,7 +143,7 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
     set_seed(cfg.train.seed)
     ds = prepare_dataset(cfg, acc, out_dir, dataset)
     torch.manual_seed(cfg.train.seed)
-    model = TRM(cfg.model, ds.canvas ** 2)
+    model = build_model(cfg.model, ds.canvas ** 2)
     table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
     start_note = _init_from(Path(init_from), model, table, ds, cfg) if init_from else ""
     runner = make_runner(acc, model, table, cfg)
@@ -145,10 +151,16 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
                          translation=cfg.data.translation)
     steps = total_steps(cfg, stream)
     session = TrainSession(runner, stream, Schedule(cfg.optim, steps), split, cfg.train.seed)
-    if resume and state_dir.is_dir() and any(state_dir.glob("custom_checkpoint_*")):
-        session.load_state(state_dir)
-        start_note = f"resumed from {state_dir} at step {session.progress.step}"
+    warnings: list[str] = []
+    if resume and state_dir.is_dir():
+        resumed, warnings = training_state.resume(state_dir, session.load_state, runner.stop_agreed, out_dir)
+        if resumed is not None:
+            start_note = f"resumed from {resumed} at step {session.progress.step}"
     if main:
+        for w in warnings:
+            print(f"arc-trm train: warning: {w}", flush=True)
+        # the curves continue from the resumed step: no repeated steps, no torn last line
+        MetricLog(out_dir / "metrics.jsonl").truncate_after(session.progress.step)
         save_config(out_dir, cfg)
         print(f"arc-trm train: {acc.device.type} x{acc.num_processes} process(es), precision "
               f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
@@ -174,6 +186,9 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     model = runner.model
     t0 = time.time()
 
+    def save_state() -> None:
+        training_state.save(state_dir, session.progress.step, session.save_state, main, acc.wait_for_everyone)
+
     def export(name: str, info: dict) -> None:   # the trained weights, with the EMA ones beside them
         checkpoint.export(out_dir / name, cfg, model, runner.table, ds.table, ds.manifest, session.ema, info)
 
@@ -192,7 +207,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
             if ev.metrics.get("pass@2", 0.0) > best or not (out_dir / "best").exists():
                 best = ev.metrics.get("pass@2", 0.0)
                 export("best", info)
-                best_path.write_bytes(orjson.dumps({"pass@2": best, "step": step}))
+                write_bytes(best_path, orjson.dumps({"pass@2": best, "step": step}))
             tqdm.write(f"eval @ step {step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                          for k, v in ev.metrics.items()))
         acc.wait_for_everyone()
@@ -203,41 +218,43 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     start_step, signum, last_eval_step = session.progress.step, 0, -1
     log_every, limit = max(1, cfg.train.log_every_steps), cfg.train.time_limit_s
     rate_t, rate_step = time.time(), session.progress.step
-    with _StopFlag() as flag:
-        while session.progress.step < steps:
-            session.step()
-            step = session.progress.step
-            bar.update(1)
-            check = step % log_every == 0 or step % cfg.train.save_every_steps == 0 or step == steps
-            if runner.compiled and step == start_step + 1 and main:   # logged once: compiling the graph
-                if acc.device.type == "cuda":
-                    torch.cuda.synchronize()
-                tqdm.write(f"first compiled step: {time.time() - t0:.1f}s (graph compilation included)")
-            if step % log_every == 0 or step == steps:
-                m = session.pop_metrics()           # the host waits for the device here only
-                now = time.time()
-                rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
-                rate_t, rate_step = now, step
-                bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}")
-                log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
-                if limit > 0 and step > start_step:   # the bar's end and ETA follow the time limit
-                    per_step = (now - t0) / (step - start_step)
-                    bar.total = min(steps, step + max(0, int((limit - (now - t0)) / per_step)))
-                    bar.refresh()
-            if every and step % every == 0 and step < steps:
-                run_eval()
-                last_eval_step = step
-            stop = False
-            if check:
-                stop = runner.stop_agreed(bool(flag.signum) or (limit > 0 and time.time() - t0 > limit))
-            if step % cfg.train.save_every_steps == 0 or stop:
-                session.save_state(state_dir)
-            if stop:
-                signum = flag.signum
-                if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
-                    signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
-                break
-    bar.close()
+    try:
+        with _StopFlag() as flag:
+            while session.progress.step < steps:
+                session.step()
+                step = session.progress.step
+                bar.update(1)
+                check = step % log_every == 0 or step % cfg.train.save_every_steps == 0 or step == steps
+                if runner.compiled and step == start_step + 1 and main:   # logged once: compiling the graph
+                    if acc.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    tqdm.write(f"first compiled step: {time.time() - t0:.1f}s (graph compilation included)")
+                if step % log_every == 0 or step == steps:
+                    m = session.pop_metrics()           # the host waits for the device here only
+                    now = time.time()
+                    rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
+                    rate_t, rate_step = now, step
+                    bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}")
+                    log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
+                    if limit > 0 and step > start_step:   # the bar's end and ETA follow the time limit
+                        per_step = (now - t0) / (step - start_step)
+                        bar.total = min(steps, step + max(0, int((limit - (now - t0)) / per_step)))
+                        bar.refresh()
+                if every and step % every == 0 and step < steps:
+                    run_eval()
+                    last_eval_step = step
+                stop = False
+                if check:
+                    stop = runner.stop_agreed(bool(flag.signum) or (limit > 0 and time.time() - t0 > limit))
+                if step % cfg.train.save_every_steps == 0 or stop:
+                    save_state()
+                if stop:
+                    signum = flag.signum
+                    if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
+                        signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
+                    break
+    finally:   # the bar ends before any error line, so that line is the last one
+        bar.close()
     if signum:
         if main:
             export("last", {"step": session.progress.step, "stopped_by": signal.Signals(signum).name})
@@ -247,9 +264,10 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
         acc.wait_for_everyone()
         return {"steps": session.progress.step, "interrupted": True, "signal": signum, "out_dir": str(out_dir),
                 "checkpoint": str(out_dir / "last")}
-    session.save_state(state_dir)
+    save_state()
     rec = run_eval() if last_eval_step != session.progress.step else {}
-    plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png") if main else None
+    plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png",
+                       warn=lambda w: print(f"arc-trm train: warning: {w}", flush=True)) if main else None
     if log_with:
         acc.end_training()
     return {"steps": session.progress.step, "interrupted": False, "signal": 0, "out_dir": str(out_dir),

@@ -209,9 +209,11 @@ class TrainSession:
         torch.save(carries, folder / f"carry_rank{self.acc.process_index}.pt")
         self.acc.wait_for_everyone()
 
-    def load_state(self, folder: Path) -> None:
+    def load_state(self, folder: Path) -> int:
+        """Restore a :meth:`save_state` folder; returns the step it holds."""
         folder = Path(folder)
         self._register()
+        self.carries = [None] * len(self.carries)     # nothing of an earlier, failed attempt stays
         self.acc.load_state(str(folder))
         self.table.weight = self.table.weight.to(self.acc.device)
         self._batches.restart(self.progress.stream)
@@ -221,6 +223,7 @@ class TrainSession:
             if len(saved) == len(self.carries):
                 self.carries = [None if c is None else Carry(c["z_H"], c["z_L"], c["steps"], c["halted"], c["data"])
                                 for c in saved]
+        return self.progress.step
 
     def close(self) -> None:
         self._batches.close()
