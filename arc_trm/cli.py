@@ -62,7 +62,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     fields = {k: v for k, v in (("predict.strategy", args.strategy), ("ttt.mode", args.ttt)) if v}
     res = predict(Path(args.checkpoint), args.tasks, Path(args.out), args.set or [], args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
-                  on_error=lambda e: _err("predict", f"skipping: {e}"), fields=fields)
+                  on_error=lambda e: _err("predict", f"skipping: {e}"), fields=fields,
+                  candidates=Path(args.candidates) if args.candidates else None)
     t = res.timings
     ttt = t.get("ttt") or {}
     steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
@@ -78,6 +79,57 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for w in res.score.warnings():
             _err("predict", f"warning: {w}")
         print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
+    return 0
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from arc_trm.data.tasks import answers_of, load_spec, read_solutions
+    from arc_trm.infer.candidates import read_candidates
+    from arc_trm.infer.ensemble import combine, first_two
+    from arc_trm.infer.score import score_submission
+    from arc_trm.infer.submission import expected_entries, fallback_for, write
+    from arc_trm.solve.predict import check_output_path
+
+    out = Path(args.out)
+    check_output_path(out)
+    files = [(f, read_candidates(Path(f))[1]) for f in args.files]
+    ens = combine(files, args.weights or [1.0] * len(files))
+    if args.tasks:
+        report = load_spec(args.tasks, solutions=False)
+        expected, sub = expected_entries(report.tasks, report.failed), fallback_for(report)
+        inputs = {t.task_id: [g.tolist() for g in t.test_inputs] for t in report.tasks}
+        extra = sorted(set(ens.ranked) - set(expected))
+        if extra:
+            _err("ensemble", f"warning: {len(extra)} tasks of the candidate files are not in {args.tasks} and are "
+                             f"left out (first: {extra[0]})")
+        for task_id in expected:
+            if task_id not in ens.ranked:
+                continue
+            per_input = ens.ranked[task_id]
+            if len(per_input) != expected[task_id]:
+                raise ArcTrmError(f"the candidate files have {len(per_input)} test inputs, the task has "
+                                  f"{expected[task_id]}", task_id=task_id, source=args.tasks)
+            given = inputs.get(task_id) or [None] * len(per_input)
+            sub[task_id] = [first_two(grids, given[k]) for k, grids in enumerate(per_input)]
+    else:
+        report = None
+        sub = {task_id: [first_two(grids) for grids in per_input] for task_id, per_input in ens.ranked.items()}
+        expected = {task_id: len(entries) for task_id, entries in sub.items()}
+    write(out, sub, expected)
+    partial = [t for t, n in ens.covered_by.items() if n < len(files)]
+    if partial:
+        counts = ", ".join(f"{name}: {len(tasks)} tasks" for name, tasks in files)
+        _err("ensemble", f"warning: {len(partial)} of {len(ens.ranked)} tasks are in only some files ({counts})")
+    missing = len(expected) - len([t for t in expected if t in ens.ranked])
+    print(f"wrote {out} ({len(sub)} tasks from {len(files)} candidate files"
+          + (f"; {missing} answered by fallback" if missing else "") + ")")
+    answers = (read_solutions(Path(args.solutions)) if args.solutions else
+               answers_of(args.tasks, report.tasks) if report is not None else None)
+    if answers:
+        for name, tasks in files:
+            own = {t: [first_two([e["grid"] for e in entries]) for entries in per] for t, per in tasks.items()}
+            print(f"pass@2 {score_submission(own, answers).score:.4f}  {name}")
+        print(f"pass@2 {score_submission(sub, answers).score:.4f}  ensemble")
     return 0
 
 
@@ -243,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="test-time training mode (default: the checkpoint's)")
     pr.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop TTT and inference in time")
     pr.add_argument("--detail", action="store_true", help="print every task's score when answers exist")
+    pr.add_argument("--candidates", metavar="FILE",
+                    help="also write the ranked candidates behind the attempts (for `arc-trm ensemble`)")
     pr.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override ttt.* / predict.*")
     pr.set_defaults(func=_cmd_predict)
 
@@ -252,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="*_solutions.json, or tasks with answers (bundled name, challenges with solutions beside)")
     sc.add_argument("--detail", action="store_true", help="print every task's score")
     sc.set_defaults(func=_cmd_score)
+
+    en = sub.add_parser("ensemble", formatter_class=fmt,
+                        help="candidate files (predict --candidates, other solvers) → one submission")
+    en.add_argument("files", nargs="+", metavar="CANDIDATES", help="arc-trm-candidates/1 files")
+    en.add_argument("--out", required=True, help="submission file to write")
+    en.add_argument("--weights", type=float, nargs="+", metavar="W", help="one weight per file (default: equal)")
+    en.add_argument("--tasks", metavar="SPEC", help="answer every task of this spec (fallback where no file has it)")
+    en.add_argument("--solutions", metavar="JSON", help="answers to score each file and the ensemble against")
+    en.set_defaults(func=_cmd_ensemble)
 
     pl = sub.add_parser("plot", help="training curves of a run (also while it trains)", formatter_class=fmt)
     pl.add_argument("run", help="run folder with metrics.jsonl")

@@ -134,6 +134,7 @@ class PredictConfig:
     time_budget_s: float = 0.0                # 0 = no budget
     use_ema: bool = True                      # predict with the EMA weights when the checkpoint has them
     halt_early: bool = False                  # True: freeze each answer at its first confident halt
+    candidates: int = 10                      # ranked candidates per test input in `predict --candidates`
 
 
 @dataclass

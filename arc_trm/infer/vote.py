@@ -53,6 +53,15 @@ class InputCandidates:
     candidates: dict[bytes, Candidate] = field(default_factory=dict)
     views: int = 0
 
+    def score(self, c: Candidate, strategy: str) -> float:
+        """The value ``strategy`` ranks by: the vote share (vote), the mean log-probability over the
+        views (poe), log(votes) + mean log-probability (vote+poe)."""
+        if strategy == "vote":
+            return c.count / max(self.views, 1)
+        if strategy == "poe":
+            return c.mean_logp
+        return math.log(max(c.count, 1e-9)) + c.mean_logp if c.count else c.mean_logp
+
     def ranked(self, strategy: str) -> list[Candidate]:
         cands = list(self.candidates.values())
         if strategy == "vote":

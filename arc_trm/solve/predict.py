@@ -30,6 +30,7 @@ from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.tasks import LoadReport, answers_of, load_spec, read_solutions
 from arc_trm.errors import ArcTrmError, Interrupted
+from arc_trm.infer.candidates import matching, write_candidates
 from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import make_accelerator, make_runner
 from arc_trm.infer.score import Score, score_submission
@@ -91,13 +92,15 @@ def _sigterm_raises():
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
             time_budget_s: float | None = None, accelerator: Accelerator | None = None,
             solutions: Path | None = None, on_error=None, progress: bool = True,
-            fields: dict | None = None) -> PredictResult:
+            fields: dict | None = None, candidates: Path | None = None) -> PredictResult:
     """``overrides``: ``--set`` texts; ``fields``: settings by dotted name with Python values
     (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built."""
     t_start = time.time()
     timings: dict = {}
     out = Path(out)
     check_output_path(out)
+    if candidates is not None:
+        check_output_path(Path(candidates))
     scoring_answers = read_solutions(solutions) if solutions is not None else None   # a typo fails now
     ck = checkpoint.load(ckpt, overrides, fields=fields)
     cfg = ck.cfg
@@ -137,6 +140,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                             "--canvas to predict them)")
         fit_ids = {t.task_id for t in fits}
         metrics: dict = {}
+        lists: dict = {}
         if fits:
             seed = int(ck.manifest.get("seed", 0))
             ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas, reuse_plans=ck.puzzles)
@@ -183,7 +187,13 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             # that no view finished for before the deadline
             state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in fit_ids} | ev.unanswered
             metrics = ev.metrics
+            lists = ev.candidates
         sub, kept = finish()
+        if candidates is not None and main:
+            write_candidates(Path(candidates), matching(lists, sub),
+                             {"checkpoint": str(ck.folder), "strategy": cfg.predict.strategy,
+                              "views_per_input": cfg.predict.views_per_input or cfg.ttt.augmentations,
+                              "recursion": cfg.model.recursion})
         if kept:
             warnings.append(f"{kept} entries this run could answer only by fallback keep the earlier {out.name}'s answers")
         timings["total_s"] = time.time() - t_start
