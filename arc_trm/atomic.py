@@ -65,6 +65,23 @@ def _fail(path: Path, exc: BaseException) -> ArcTrmError:
 
 
 @contextmanager
+def _removed_on_failure(target: Path, remove) -> Iterator[None]:
+    """Run ``remove()`` on any failure of the block; a write error becomes one :class:`ArcTrmError`
+    naming ``target``."""
+    try:
+        yield
+    except ArcTrmError:
+        remove()
+        raise
+    except Exception as e:     # torch and safetensors raise their own types for a failed write
+        remove()
+        raise _fail(target, e) from None
+    except BaseException:
+        remove()
+        raise
+
+
+@contextmanager
 def replacing_file(path: Path) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` to write; on success it replaces ``path`` in one
     rename (with ``path``'s permissions), on any failure it is removed."""
@@ -72,19 +89,10 @@ def replacing_file(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp)
-    try:
+    with _removed_on_failure(path, lambda: tmp.unlink(missing_ok=True)):
         yield tmp
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
-    except ArcTrmError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as e:     # torch and safetensors raise their own types for a failed write
-        tmp.unlink(missing_ok=True)
-        raise _fail(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
@@ -117,7 +125,7 @@ def replacing_folder(path: Path) -> Iterator[Path]:
     recover_folder(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, _mode_for(path, new=0o777))
-    try:
+    with _removed_on_failure(path, lambda: shutil.rmtree(tmp, ignore_errors=True)):
         yield tmp
         old = _old_name(path)
         shutil.rmtree(old, ignore_errors=True)
@@ -125,18 +133,3 @@ def replacing_folder(path: Path) -> Iterator[Path]:
             path.rename(old)
         tmp.rename(path)
         shutil.rmtree(old, ignore_errors=True)
-    except ArcTrmError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as e:     # torch and safetensors raise their own types for a failed write
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise _fail(path, e) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def clear_stale(folder: Path) -> None:
-    """Remove what killed writes left in ``folder`` (``.NAME.*.tmp``)."""
-    for p in Path(folder).glob(".*.tmp"):
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

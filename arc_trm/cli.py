@@ -85,51 +85,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_ensemble(args: argparse.Namespace) -> int:
     from arc_trm.data.tasks import answers_of, load_spec, read_solutions
     from arc_trm.infer.candidates import read_candidates
-    from arc_trm.infer.ensemble import combine, first_two
+    from arc_trm.infer.ensemble import ensemble_submission, own_attempts
     from arc_trm.infer.score import score_submission
-    from arc_trm.infer.submission import expected_entries, fallback_for, write
+    from arc_trm.infer.submission import write
     from arc_trm.solve.predict import check_output_path
 
     out = Path(args.out)
     check_output_path(out)
     files = [(f, read_candidates(Path(f))[1]) for f in args.files]
-    ens = combine(files, args.weights or [1.0] * len(files))
-    if args.tasks:
-        report = load_spec(args.tasks, solutions=False)
-        expected, sub = expected_entries(report.tasks, report.failed), fallback_for(report)
-        inputs = {t.task_id: [g.tolist() for g in t.test_inputs] for t in report.tasks}
-        extra = sorted(set(ens.ranked) - set(expected))
-        if extra:
-            _err("ensemble", f"warning: {len(extra)} tasks of the candidate files are not in {args.tasks} and are "
-                             f"left out (first: {extra[0]})")
-        for task_id in expected:
-            if task_id not in ens.ranked:
-                continue
-            per_input = ens.ranked[task_id]
-            if len(per_input) != expected[task_id]:
-                raise ArcTrmError(f"the candidate files have {len(per_input)} test inputs, the task has "
-                                  f"{expected[task_id]}", task_id=task_id, source=args.tasks)
-            given = inputs.get(task_id) or [None] * len(per_input)
-            sub[task_id] = [first_two(grids, given[k]) for k, grids in enumerate(per_input)]
-    else:
-        report = None
-        sub = {task_id: [first_two(grids) for grids in per_input] for task_id, per_input in ens.ranked.items()}
-        expected = {task_id: len(entries) for task_id, entries in sub.items()}
-    write(out, sub, expected)
-    partial = [t for t, n in ens.covered_by.items() if n < len(files)]
-    if partial:
-        counts = ", ".join(f"{name}: {len(tasks)} tasks" for name, tasks in files)
-        _err("ensemble", f"warning: {len(partial)} of {len(ens.ranked)} tasks are in only some files ({counts})")
-    missing = len(expected) - len([t for t in expected if t in ens.ranked])
-    print(f"wrote {out} ({len(sub)} tasks from {len(files)} candidate files"
-          + (f"; {missing} answered by fallback" if missing else "") + ")")
+    report = load_spec(args.tasks, solutions=False) if args.tasks else None
+    res = ensemble_submission(files, args.weights or [1.0] * len(files), report, args.tasks or "")
+    write(out, res.submission, res.expected)
+    for w in res.warnings:
+        _err("ensemble", f"warning: {w}")
+    print(f"wrote {out} ({len(res.submission)} tasks from {len(files)} candidate files"
+          + (f"; {res.fallback_tasks} answered by fallback" if res.fallback_tasks else "") + ")")
     answers = (read_solutions(Path(args.solutions)) if args.solutions else
                answers_of(args.tasks, report.tasks) if report is not None else None)
     if answers:
         for name, tasks in files:
-            own = {t: [first_two([e["grid"] for e in entries]) for entries in per] for t, per in tasks.items()}
-            print(f"pass@2 {score_submission(own, answers).score:.4f}  {name}")
-        print(f"pass@2 {score_submission(sub, answers).score:.4f}  ensemble")
+            print(f"pass@2 {score_submission(own_attempts(tasks), answers).score:.4f}  {name}")
+        print(f"pass@2 {score_submission(res.submission, answers).score:.4f}  ensemble")
     return 0
 
 

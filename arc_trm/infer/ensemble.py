@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from arc_trm.data.tasks import LoadReport
 from arc_trm.errors import ArcTrmError
+from arc_trm.infer.submission import expected_entries, fallback_for
 
 
 def normalised(scores: list[float]) -> list[float]:
@@ -73,3 +75,47 @@ def combine(files: list[tuple[str, dict]], weights: list[float]) -> Ensemble:
         ranked[task_id] = per_input
         covered[task_id] = len(have)
     return Ensemble(ranked, covered)
+
+
+@dataclass
+class EnsembleSubmission:
+    submission: dict
+    expected: dict[str, int]           # task → entries owed
+    fallback_tasks: int                # tasks no file had (answered by fallback)
+    warnings: list[str]
+
+
+def ensemble_submission(files: list[tuple[str, dict]], weights: list[float],
+                        report: LoadReport | None = None, spec: str = "") -> EnsembleSubmission:
+    """The submission of the ensemble: the tasks of the files, or with ``report`` (the tasks of
+    ``spec``) every one of those, by fallback where no file has it."""
+    ens = combine(files, weights)
+    warnings = []
+    partial = [t for t, n in ens.covered_by.items() if n < len(files)]
+    if partial:
+        counts = ", ".join(f"{name}: {len(tasks)} tasks" for name, tasks in files)
+        warnings.append(f"{len(partial)} of {len(ens.ranked)} tasks are in only some files ({counts})")
+    if report is None:
+        sub = {task_id: [first_two(grids) for grids in per_input] for task_id, per_input in ens.ranked.items()}
+        return EnsembleSubmission(sub, {t: len(e) for t, e in sub.items()}, 0, warnings)
+    expected, sub = expected_entries(report.tasks, report.failed), fallback_for(report)
+    inputs = {t.task_id: [g.tolist() for g in t.test_inputs] for t in report.tasks}
+    extra = sorted(set(ens.ranked) - set(expected))
+    if extra:
+        warnings.append(f"{len(extra)} tasks of the candidate files are not in {spec} and are left out "
+                        f"(first: {extra[0]})")
+    for task_id in expected:
+        per_input = ens.ranked.get(task_id)
+        if per_input is None:
+            continue
+        if len(per_input) != expected[task_id]:
+            raise ArcTrmError(f"the candidate files have {len(per_input)} test inputs, the task has "
+                              f"{expected[task_id]}", task_id=task_id, source=spec)
+        given = inputs.get(task_id) or [None] * len(per_input)
+        sub[task_id] = [first_two(grids, given[k]) for k, grids in enumerate(per_input)]
+    return EnsembleSubmission(sub, expected, sum(t not in ens.ranked for t in expected), warnings)
+
+
+def own_attempts(tasks: dict) -> dict:
+    """One candidate file's own submission: the first two distinct entries of each list."""
+    return {t: [first_two([e["grid"] for e in entries]) for entries in per] for t, per in tasks.items()}

@@ -11,7 +11,6 @@ from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.tasks import Task
 from arc_trm.errors import TaskError
-from arc_trm.infer.candidates import candidate_lists
 from arc_trm.infer.inference import ViewPredictions, run_views
 from arc_trm.infer.runner import Runner
 from arc_trm.infer.score import pass_at_k
@@ -27,7 +26,7 @@ class Evaluation:
     predictions: ViewPredictions
     failures: list[TaskError]
     unanswered: set[tuple[str, int]]    # (task, input) answered by fallback: no view finished in time
-    candidates: dict                    # task → per test input → ranked candidates (arc_trm.infer.candidates)
+    candidates: dict                    # (task, input) → InputCandidates, on the main process
 
 
 def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
@@ -55,5 +54,4 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     if answers:
         copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
         metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
-    lists = candidate_lists(tasks, cands, p.strategy, p.candidates) if main else {}
-    return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), lists)
+    return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), cands)

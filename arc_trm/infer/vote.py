@@ -60,19 +60,16 @@ class InputCandidates:
             return c.count / max(self.views, 1)
         if strategy == "poe":
             return c.mean_logp
-        return math.log(max(c.count, 1e-9)) + c.mean_logp if c.count else c.mean_logp
+        if strategy == "vote+poe":
+            return math.log(c.count) + c.mean_logp if c.count else c.mean_logp
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
 
     def ranked(self, strategy: str) -> list[Candidate]:
-        cands = list(self.candidates.values())
-        if strategy == "vote":
-            key = (lambda c: (c.count, c.mean_halt))
-        elif strategy == "poe":
-            key = (lambda c: (c.mean_logp, c.count))
-        elif strategy == "vote+poe":
-            key = (lambda c: (math.log(max(c.count, 1e-9)) + c.mean_logp if c.count else c.mean_logp, c.count))
-        else:
+        """Best first by :meth:`score`; ties by mean halting confidence (vote) or vote count."""
+        if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-        return sorted(cands, key=key, reverse=True)
+        tie = (lambda c: c.mean_halt) if strategy == "vote" else (lambda c: c.count)
+        return sorted(self.candidates.values(), key=lambda c: (self.score(c, strategy), tie(c)), reverse=True)
 
 
 def collect(ds: ArcDataset, preds: ViewPredictions, score_logprobs: bool) -> dict[tuple[str, int], InputCandidates]:

@@ -21,11 +21,11 @@ def source_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def _pip(args: list[str], what: str) -> None:
+def _pip(args: list[str], what: str, dest: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        if disk_full(Path.cwd()) or "No space left" in (r.stderr or ""):
+        if disk_full(dest) or "No space left" in (r.stderr or ""):
             raise ArcTrmError(f"{what} failed: no space left on device")
         raise ArcTrmError(f"{what} failed:\n{(r.stderr or r.stdout)[-1500:]}")
 
@@ -45,7 +45,7 @@ def project_wheel(dest: Path, wheelhouse: list[Path] = ()) -> Path:
         raise ArcTrmError("no arc-trm source tree to build the wheel from; run from a clone "
                           f"or pass --wheelhouse with arc_trm-{arc_trm.__version__}-*.whl")
     _pip(["wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(dest), str(root)],
-         f"building the arc-trm wheel from {root}")
+         f"building the arc-trm wheel from {root}", dest)
     found = sorted(dest.glob(f"arc_trm-{arc_trm.__version__}-*.whl"))
     if not found:
         raise ArcTrmError(f"pip built no arc_trm wheel into {dest}")
@@ -83,15 +83,17 @@ def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tup
     for py in pythons:
         args = base + ["--python-version", py]
         try:   # one pip call for every pin (pip's start-up dominates an offline package)
-            _pip(args + [f"{name}=={version}" for name, version in pins.items()], f"fetching wheels for Python {py}")
+            _pip(args + [f"{name}=={version}" for name, version in pins.items()], f"fetching wheels for Python {py}",
+                 dest)
             continue
         except ArcTrmError:
             pass
         for name, version in pins.items():   # find which one has no such wheel, and take a newer release for it
             try:
-                _pip(args + [f"{name}=={version}"], f"fetching {name}=={version} for Python {py}")
+                _pip(args + [f"{name}=={version}"], f"fetching {name}=={version} for Python {py}", dest)
             except ArcTrmError:
-                _pip(args + [f"{name}>={version}"], f"fetching a wheel of {name}>={version} for Python {py}{where}")
+                _pip(args + [f"{name}>={version}"], f"fetching a wheel of {name}>={version} for Python {py}{where}",
+                     dest)
     return sorted(dest.glob("*.whl"))
 
 

@@ -30,7 +30,7 @@ from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.tasks import LoadReport, answers_of, load_spec, read_solutions
 from arc_trm.errors import ArcTrmError, Interrupted
-from arc_trm.infer.candidates import matching, write_candidates
+from arc_trm.infer.candidates import candidate_lists, matching, write_candidates
 from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import make_accelerator, make_runner
 from arc_trm.infer.score import Score, score_submission
@@ -187,7 +187,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             # that no view finished for before the deadline
             state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in fit_ids} | ev.unanswered
             metrics = ev.metrics
-            lists = ev.candidates
+            if candidates is not None:
+                lists = candidate_lists(fits, ev.candidates, cfg.predict.strategy, cfg.predict.candidates)
         sub, kept = finish()
         if candidates is not None and main:
             write_candidates(Path(candidates), matching(lists, sub),

@@ -37,7 +37,7 @@ class MetricLog:
         if not self.path.is_file():
             return
         raw = self.path.read_bytes()
-        kept = [line for line in raw.splitlines() if _record(line) is not None and _record(line).get("step", 0) <= step]
+        kept = [line for line in raw.splitlines() if (rec := _record(line)) is not None and rec.get("step", 0) <= step]
         data = b"".join(line + b"\n" for line in kept)
         if data != raw:
             write_bytes(self.path, data)
