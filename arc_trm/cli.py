@@ -154,21 +154,27 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
-    from arc_trm.kaggle.package import PackageOptions, package
+    from arc_trm.kaggle.package import PackageOptions, model_line, package
 
-    opts = PackageOptions(Path(args.checkpoint), Path(args.out), args.competition, args.owner, args.preset,
+    checkpoints = [Path(c) for c in args.checkpoint or ["runs/smoke"]]
+    opts = PackageOptions(checkpoints, Path(args.out), args.competition, args.owner, args.preset,
                           args.time_budget, args.placeholder_budget, machine_shape=args.machine_shape,
-                          wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline)
+                          wheelhouse=[Path(w) for w in args.wheelhouse or []], offline=args.offline,
+                          split=args.split)
     if args.dataset_slug:
         opts.dataset_slug = args.dataset_slug
     pkg = package(opts)
-    p = pkg.projection
-    m = pkg.config.model
-    print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + checkpoint), notebook {pkg.notebook}")
-    print(f"model: {m.recursion.upper()}, {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, H{m.H_cycles} x "
-          f"L{m.L_cycles}, {m.halt_max_steps} halting steps")
-    print(f"plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
-          f"FLOP projection on 4x L4 {p['projected_total_h']} h of a {pkg.config.predict.time_budget_s / 3600:.2f} h budget")
+    budget_h = pkg.config.predict.time_budget_s / 3600
+    several = len(pkg.checkpoints) > 1
+    what = f"{len(pkg.checkpoints)} checkpoints" if several else "checkpoint"
+    print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + {what}), notebook {pkg.notebook}")
+    for pc in pkg.checkpoints:
+        p = pc.projection
+        head = f"{pc.prefix.rstrip('-')} {pc.source}: " if several else ""
+        print(f"{head}model: {model_line(pc.config)}")
+        print(f"{head}plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
+              f"FLOP projection on 4x L4 {p['projected_total_h']} h"
+              + (f", {pc.share:.0%} of the {budget_h:.2f} h budget" if several else f" of a {budget_h:.2f} h budget"))
     for w in pkg.warnings:
         _err("package", f"warning: {w}")
     print(f"upload: see {pkg.out / 'README.md'}")
@@ -183,8 +189,16 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     used = res.summary.get("used", "?")
     print(f"rehearsal in {res.root}: notebook exit {res.returncode}; submission from {used} "
           f"({len(res.submission)} tasks)")
+    if "checkpoints" in res.summary:
+        ckpts = res.summary["checkpoints"]
+        print(f"ensembled {res.summary.get('ensembled', 0)} of {len(ckpts)} checkpoints: "
+              + ", ".join(f"{c['checkpoint']} {'in' if c.get('ensembled') else 'left out: ' + c.get('reason', '?')}"
+                          for c in ckpts))
     if res.score is not None:
-        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
+        for name, sc in res.checkpoint_scores.items():
+            print(f"pass@2 {sc.score:.4f}  {name} alone")
+        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks"
+              + ("  (the submission)" if res.checkpoint_scores else ""))
     failure, warnings = verdict(res)
     for w in warnings:
         _err("rehearse", f"warning: {w}")
@@ -306,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pk = sub.add_parser("package", help="checkpoint → submission/ (Kaggle notebook + offline dataset)",
                         formatter_class=fmt)
-    pk.add_argument("--checkpoint", default="runs/smoke", help="checkpoint, or run folder (its best/)")
+    pk.add_argument("--checkpoint", action="append", metavar="DIR",
+                    help="checkpoint, or run folder (its best/); repeat it to ensemble several on Kaggle "
+                         "(default: runs/smoke)")
+    pk.add_argument("--split", type=float, nargs="+", metavar="SHARE",
+                    help="the checkpoints' shares of the budget, e.g. 2 1 (default: by planned FLOPs)")
     pk.add_argument("--out", default="submission")
     pk.add_argument("--competition", required=True, metavar="SLUG",
                     help="the Kaggle competition to attach; known ARC-AGI-2 tracks: "

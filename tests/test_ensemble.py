@@ -42,7 +42,8 @@ def test_predict_writes_the_candidates_behind_its_attempts(predicted):
     for task_id, inputs in cand["tasks"].items():
         assert len(inputs) == len(sub[task_id])
         for k, entries in enumerate(inputs):
-            assert entries and all(set(e) == {"grid", "votes", "score"} for e in entries)
+            assert entries and all(set(e) - {"fallback"} == {"grid", "votes", "score"} for e in entries)
+            assert all(e["votes"] == 0 for e in entries if e.get("fallback"))       # the test input standing in
             assert entries[0]["grid"] == sub[task_id][k]["attempt_1"]
             distinct = [e["grid"] for i, e in enumerate(entries) if e["grid"] not in [x["grid"] for x in entries[:i]]]
             if len(distinct) >= 2:
@@ -114,3 +115,20 @@ def test_scores_are_normalised_per_input_and_ties_go_to_the_earlier_file():
     b = {"t": [[{"grid": [[2]], "votes": 3, "score": 3.0}, {"grid": [[1]], "votes": 3, "score": 3.0}]]}
     assert combine([("a", a), ("b", b)], [1.0, 1.0]).ranked["t"][0] == [[[1]], [[2]]]     # tie: a's order
     assert combine([("a", a), ("b", b)], [1.0, 0.0]).ranked["t"][0] == [[[1]], [[2]]]
+
+
+def test_a_fallback_entry_does_not_outvote_a_grid_the_model_produced():
+    """A checkpoint that ran out of time on an input has only the test input there, marked
+    fallback: the other checkpoint's answer wins, whatever the weights, and the fallback grid
+    still fills attempt_2 when nothing else is left."""
+    inp = [[5, 5], [5, 5]]
+    answered = {"t": [[{"grid": [[1]], "votes": 3, "score": 0.3}]]}
+    timed_out = {"t": [[{"grid": inp, "votes": 0, "score": 0.0, "fallback": True}]]}
+    assert combine([("late", timed_out), ("ok", answered)], [5.0, 1.0]).ranked["t"][0] == [[[1]], inp]
+    # without the mark the same entry would have won: the weight is what the flag removes
+    unmarked = {"t": [[{"grid": inp, "votes": 0, "score": 0.0}]]}
+    assert combine([("late", unmarked), ("ok", answered)], [5.0, 1.0]).ranked["t"][0][0] == inp
+    # a file of only fallback entries, ensembled with itself, still gives its own attempts
+    both = {"t": [[{"grid": [[2]], "votes": 0, "score": 0.0, "fallback": True},
+                   {"grid": [[3]], "votes": 0, "score": 0.0, "fallback": True}]]}
+    assert combine([("x", both), ("x", both)], [1.0, 1.0]).ranked["t"][0] == [[[2]], [[3]]]

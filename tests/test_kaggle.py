@@ -309,3 +309,123 @@ def test_package_for_the_2026_competition_attaches_it_and_warns_about_unknown_sl
         build_parser().parse_args(["package", "--help"])
     helptext = "".join(capsys.readouterr().out.split())     # argparse wraps long slugs at hyphens
     assert "arc-prize-2025" in helptext and "arc-prize-2026-arc-agi-2" in helptext
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(packaged):
+    """A package of two checkpoints (the first run and a second seed), wheels from the first."""
+    root = packaged["root"]
+    cfg = load_config("smoke", ["data.synthetic_tasks=4", "data.synthetic_test_tasks=2", "data.augmentations=2",
+                                "train.max_steps=4", "train.time_limit_s=0", "train.eval_interval_steps=0",
+                                "train.global_batch_size=8", "train.seed=1"])
+    train(cfg, root / "run2", progress=False)
+    pkg = package(PackageOptions([root / "run", root / "run2"], root / "sub-two", COMPETITION, "someone",
+                                 preset=str(root / "test-preset.toml"), offline=True,
+                                 wheelhouse=[packaged["pkg"].dataset]))
+    (root / "p_challenges.json").write_text(json.dumps(packaged["challenges"]))
+    return pkg
+
+
+def rehearse_cli(package_dir: Path, packaged, root: Path, capsys) -> tuple[int, str, str, dict]:
+    from arc_trm.cli import main
+    rc = main(["rehearse", "--package", str(package_dir), "--tasks", str(packaged["root"] / "p_challenges.json"),
+               "--budget", "300", "--root", str(root)])
+    captured = capsys.readouterr()
+    sub = json.loads((root / "kaggle" / "working" / "submission.json").read_text())
+    return rc, captured.out, captured.err, sub
+
+
+def test_two_checkpoints_are_packaged_flat_with_their_budget_shares(two_checkpoints):
+    ds = two_checkpoints.dataset
+    payload = json.loads((ds / "arc_trm_payload.json").read_text())
+    entries = payload["checkpoints"]
+    assert [e["dir"] for e in entries] == ["ckpt_0", "ckpt_1"] and payload["split"] == "planned FLOPs"
+    assert abs(sum(e["share"] for e in entries) - 1) < 1e-6 and entries[0]["share"] == entries[1]["share"]
+    assert all(p.is_file() for p in ds.iterdir())              # flat: Kaggle's upload skips folders
+    for e in entries:
+        assert (ds / f"{e['prefix']}model.safetensors").is_file() and (ds / f"{e['prefix']}config.json").is_file()
+    assert not (ds / "model.safetensors").exists()
+    readme = (two_checkpoints.out / "README.md").read_text()
+    assert "2 checkpoints" in readme and "`ckpt_1`" in readme
+
+
+def test_two_checkpoints_rehearse_to_their_ensemble(two_checkpoints, packaged, tmp_path, capsys):
+    from arc_trm.infer.candidates import read_candidates
+    from arc_trm.infer.ensemble import ensemble_submission
+    rc, out, err, sub = rehearse_cli(two_checkpoints.out, packaged, tmp_path / "r", capsys)
+    assert rc == 0, out[-3000:] + err
+    assert "ensembled 2 of 2 checkpoints (ckpt_0, ckpt_1); left out: none" in out
+    assert "submission from ensemble (5 tasks)" in out
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
+    # the file on disk is the ensemble of the two checkpoints' candidates, answering every task
+    scratch = tmp_path / "r" / "kaggle" / "working" / "arc_trm"
+    files = [(n, read_candidates(scratch / f"{n}.candidates.json")[1]) for n in ("ckpt_0", "ckpt_1")]
+    report = load_spec(str(packaged["root"] / "p_challenges.json"), solutions=False)
+    assert sub == ensemble_submission(files, [1.0, 1.0], report).submission
+    assert (scratch / "predict-ckpt_0.log").is_file() and (scratch / "predict-ckpt_1.log").is_file()
+
+
+def test_a_broken_checkpoint_is_left_out_and_the_other_still_submits(two_checkpoints, packaged, tmp_path, capsys):
+    broken = tmp_path / "pkg"
+    shutil.copytree(two_checkpoints.out, broken)
+    ckpt = broken / "dataset" / "ckpt_1--model.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])          # truncated
+    rc, out, err, sub = rehearse_cli(broken, packaged, tmp_path / "r", capsys)
+    assert rc == 1
+    assert "checkpoint ckpt_1" in out and "left out: predict failed: arc-trm predict: error" in out
+    assert "ensembled 1 of 2 checkpoints (ckpt_0); left out: ckpt_1: predict failed" in out
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("arc-trm rehearse: 1 of 2 checkpoints failed in the rehearsal: ckpt_1")
+    assert "checkpoint is incomplete or corrupt" in last and "the submission is the ensemble of the other 1" in last
+    # the survivor's answers, exactly: an ensemble of one file is that checkpoint's own submission
+    scratch = tmp_path / "r" / "kaggle" / "working" / "arc_trm"
+    assert sub == json.loads((scratch / "ckpt_0.submission.json").read_text())
+    assert sub != challenges_fallback(packaged["challenges"])
+
+
+def test_budget_shares_follow_planned_flops_or_the_split_and_unused_time_moves_on():
+    from arc_trm.kaggle.job import share_of
+    from arc_trm.kaggle.package import budget_shares
+    trm, urm = (project(load_config(p).model, load_config("kaggle-l4x4").ttt, load_config("kaggle-l4x4").predict)
+                .total_s for p in ("trm-paper-att", "urm-paper"))
+    shares = budget_shares([trm, urm], None)
+    assert shares[1] > shares[0] and abs(sum(shares) - 1) < 1e-9      # URM's steps cost more
+    assert budget_shares([trm, urm], [2, 1]) == [2 / 3, 1 / 3]
+    for bad, msg in (([1], "1 shares for 2"), ([1, 0], "positive")):
+        with pytest.raises(ArcTrmError, match=msg):
+            budget_shares([trm, urm], bad)
+    # checkpoint 1 of 3 failed at once: its time is shared by the two after it
+    assert share_of(900.0, [1, 1, 1], 0) == 300.0 and share_of(900.0, [1, 1, 1], 1) == 450.0
+    assert share_of(100.0, [0, 0], 1) == 100.0
+
+
+def test_the_same_checkpoint_twice_or_a_wrong_split_is_one_line(packaged, two_checkpoints, tmp_path):
+    from tests.test_cli_errors import cli, one_error_line
+    run = packaged["root"] / "run"
+    base = ["package", "--competition", COMPETITION, "--owner", "someone", "--out", tmp_path / "s",
+            "--preset", packaged["root"] / "test-preset.toml", "--offline", "--wheelhouse", packaged["pkg"].dataset]
+    one_error_line(cli(*base, "--checkpoint", run, "--checkpoint", run / "best"), "the same checkpoint is given twice")
+    one_error_line(cli(*base, "--checkpoint", run, "--checkpoint", packaged["root"] / "run2", "--split", "1"),
+                   "--split has 1 shares for 2 checkpoints")
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_verdict_on_several_checkpoints(tmp_path):
+    """Every checkpoint ensembled passes; one that overran passes with a warning naming it; one
+    that failed fails the rehearsal though the rest submitted; none ensembled keeps the fallback."""
+    from arc_trm.kaggle.rehearse import Rehearsal, verdict
+    ok = {"checkpoint": "ckpt_0", "source": "runs/a", "ensembled": True}
+    late = {"checkpoint": "ckpt_1", "source": "runs/b", "ensembled": False, "overran": True,
+            "reason": "overran its 100s and was stopped"}
+    bad = {"checkpoint": "ckpt_1", "source": "runs/b", "ensembled": False, "log": "L",
+           "reason": "predict failed: arc-trm predict: error: boom"}
+    judge = lambda ckpts, used, n: verdict(Rehearsal(tmp_path, "", 0, {}, {"checkpoints": ckpts, "used": used,
+                                                                            "ensembled": n}, None, {}))
+    assert judge([ok, dict(ok, checkpoint="ckpt_1")], "ensemble", 2) == (None, [])
+    failure, warnings = judge([ok, late], "ensemble", 1)
+    assert failure is None and warnings == ["checkpoint ckpt_1 (runs/b) overran its 100s and was stopped; it was left out"]
+    failure, _ = judge([ok, bad], "ensemble", 1)
+    assert failure == ("1 of 2 checkpoints failed in the rehearsal: ckpt_1 (runs/b) predict failed: arc-trm predict: "
+                       "error: boom (log: L); the submission is the ensemble of the other 1")
+    failure, _ = judge([late, dict(late, checkpoint="ckpt_0")], "fallback", 0)
+    assert failure.startswith("the notebook kept the fallback submission (no checkpoint wrote candidates)")

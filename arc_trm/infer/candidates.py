@@ -8,7 +8,10 @@ test input, for ensembling (``arc-trm ensemble``) or for another solver to resco
 One list per test input, in the task's order, best first; ``votes``: how many views produced the
 grid; ``score``: the value the producer ranked by (for arc-trm: the vote share, the PoE mean
 log-probability, or log votes + mean log-probability). A submission's attempt_1 and attempt_2
-are the first two distinct entries of each list.
+are the first two distinct entries of each list. An entry with ``"fallback": true`` was not
+produced by the model (the test input standing in, or an earlier file's answer that predict kept):
+it comes after the produced ones and an ensemble gives it no weight, so a checkpoint that ran out
+of time on an input does not outvote one that answered it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def candidate_lists(tasks: list[Task], cands: dict[tuple[str, int], InputCandida
             except Exception:   # as in submission_from: this input falls back, the others keep theirs
                 entries = []
             if len(entries) < 2 and not any(e["grid"] == inp.tolist() for e in entries):
-                entries.append({"grid": inp.tolist(), "votes": 0, "score": 0.0})
+                entries.append({"grid": inp.tolist(), "votes": 0, "score": 0.0, "fallback": True})
             lists.append(entries)
         out[t.task_id] = lists
     return out
@@ -61,7 +64,7 @@ def matching(lists: dict[str, list[list[dict]]], sub: dict) -> dict[str, list[li
     for task_id, entries in sub.items():
         have = lists.get(task_id) or []
         out[task_id] = [have[k] if k < len(have) and have[k] and have[k][0]["grid"] == e["attempt_1"] else
-                        [{"grid": e[a], "votes": 0, "score": 0.0} for a in ATTEMPTS
+                        [{"grid": e[a], "votes": 0, "score": 0.0, "fallback": True} for a in ATTEMPTS
                          if a == "attempt_1" or e[a] != e["attempt_1"]]
                         for k, e in enumerate(entries)]
     return out
@@ -100,4 +103,6 @@ def read_candidates(path: Path) -> tuple[dict, dict[str, list[list[dict]]]]:
                     raise ArcTrmError(f"score must be a finite number, got {score!r}", **where)
                 if isinstance(votes, bool) or not isinstance(votes, int) or votes < 0:
                     raise ArcTrmError(f"votes must be a whole number >= 0, got {votes!r}", **where)
+                if not isinstance(e.get("fallback", False), bool):
+                    raise ArcTrmError(f"fallback must be true or false, got {e['fallback']!r}", **where)
     return data.get("source") or {}, tasks

@@ -1,8 +1,9 @@
 """``arc-trm ensemble``: several candidate files (checkpoints, seeds, other solvers) → one
 submission. Per test input each file's scores are normalised (a distribution: divided by their sum
 when none is negative, else a softmax over them), weighted, and summed per identical grid; ties go
-to the grid an earlier file, then an earlier position, named first. A file ensembled with itself
-keeps its own order, so it gives its own attempts."""
+to the grid an earlier file, then an earlier position, named first. Entries marked ``fallback``
+(not produced by the model) get no weight: they only fill attempts no file produced a grid for. A
+file ensembled with itself keeps its own order, so it gives its own attempts."""
 
 from __future__ import annotations
 
@@ -68,9 +69,11 @@ def combine(files: list[tuple[str, dict]], weights: list[float]) -> Ensemble:
             total: dict[tuple, list] = {}
             for i, _, inputs in have:
                 entries = inputs[k]
-                for j, (e, p) in enumerate(zip(entries, normalised([float(e.get("score", 0.0)) for e in entries]))):
+                produced = normalised([float(e.get("score", 0.0)) for e in entries if not e.get("fallback")] or [0.0])
+                shares = iter(produced)
+                for j, e in enumerate(entries):
                     rec = total.setdefault(_key(e["grid"]), [0.0, (i, j), e["grid"]])
-                    rec[0] += weights[i] * p
+                    rec[0] += 0.0 if e.get("fallback") else weights[i] * next(shares)
             per_input.append([r[2] for r in sorted(total.values(), key=lambda r: (-r[0], r[1]))])
         ranked[task_id] = per_input
         covered[task_id] = len(have)

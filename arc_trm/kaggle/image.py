@@ -88,7 +88,9 @@ def _top_level_entries(dist: metadata.Distribution) -> set[str]:
 def image_environment(env_dir: Path) -> Path:
     """A fresh virtual environment standing in for the Kaggle image: no site-packages of this
     machine, one folder of links to the files of the provided distributions (and what they
-    require), named by a ``.pth`` file. Returns its interpreter."""
+    require), named by a ``.pth`` file. Returns its interpreter (an absolute path: the
+    rehearsal runs it from another folder)."""
+    env_dir = Path(env_dir).absolute()
     dists = provided_closure()
     has_pip = any(_key(d.metadata["Name"]) == "pip" for d in dists)
     venv.EnvBuilder(system_site_packages=False, with_pip=not has_pip).create(env_dir)

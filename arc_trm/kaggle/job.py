@@ -13,6 +13,11 @@ Order of work (every step after the first may fail; none can leave the submissio
    needed), with the time left in the budget, killed if it overruns;
 5. copy its submission over the fallback only if it is valid and covers every task.
 
+A package of several checkpoints (``arc-trm package --checkpoint A --checkpoint B``) runs step 4
+once per checkpoint, each writing candidates within its share of the time left, then ensembles
+the candidate files that exist (``arc-trm ensemble``); a checkpoint that fails or overruns is left
+out with its reason logged, and the fallback stays until a valid ensemble replaces it.
+
 Environment variables (all optional; on Kaggle none is set):
 ``ARC_TRM_KAGGLE_ROOT`` replaces ``/kaggle`` (tests and rehearsals), ``ARC_TRM_PYTHON`` the
 interpreter that installs and predicts, ``ARC_TRM_TIME_BUDGET_S`` the packaged time budget,
@@ -166,13 +171,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ensemble_margin_s(budget_s: float) -> float:
+    """Kept back, when several checkpoints run, for ensembling their candidate files."""
+    return min(300.0, 0.03 * budget_s)
+
+
+def checkpoint_entries(meta: dict) -> list:
+    """The packaged checkpoints, each with its files' name prefix, its folder name here and its
+    share of the budget; a package of one checkpoint holds its files unprefixed."""
+    return meta.get("checkpoints") or [{"prefix": "", "dir": "checkpoint", "share": 1.0}]
+
+
+def stage_checkpoint(payload: Path, prefix: str, dest: Path) -> Path:
+    """The folder of one checkpoint. Kaggle datasets are uploaded flat (the CLI skips folders
+    unless told to archive them), so each checkpoint's files carry a prefix in the dataset and are
+    linked back into a folder of their own here."""
+    if not prefix:
+        return payload
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in payload.iterdir():
+        if f.name.startswith(prefix):
+            link = dest / f.name[len(prefix):]
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(f)
+    return dest
+
+
+def share_of(available_s: float, shares: list, i: int) -> float:
+    """Checkpoint ``i``'s time: its share of what is left for it and the ones after it, so time an
+    earlier checkpoint did not use (it failed, or finished early) goes to the later ones."""
+    rest = sum(shares[i:])
+    return available_s * shares[i] / rest if rest > 0 else available_s / (len(shares) - i)
+
+
 def predict_command(python: str, processes: int, on_gpu: bool, payload: Path, challenges: Path, out: Path,
-                    budget_s: float, port: int = 29500) -> tuple:
+                    budget_s: float, port: int = 29500, candidates: Path | None = None) -> tuple:
     """(command, extra environment). Several processes go through ``accelerate launch`` with every
     setting given, so nothing depends on an accelerate config file (Kaggle has none); without
     GPUs the same launch runs gloo processes on the CPU (``ACCELERATE_USE_CPU``)."""
     args = ["-m", "arc_trm.cli", "predict", "--checkpoint", str(payload), "--tasks", str(challenges),
             "--out", str(out), "--time-budget", f"{budget_s:.0f}"]
+    if candidates is not None:
+        args += ["--candidates", str(candidates)]
     if processes <= 1:
         return [python] + args, {}
     launch = [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
@@ -232,6 +273,107 @@ def error_line(tail: list) -> str:
     return tail[-1].strip() if tail else "no output"
 
 
+def run_predict(python: str, gpu_list: list, checkpoint: Path, challenges_path: Path, out: Path,
+                candidates: Path | None, seconds: float, log_path: Path, budget: float) -> dict:
+    """One predict child with ``seconds`` to spend: {"exit", "stopped", "error"}; a failure's
+    last lines go to the notebook log."""
+    processes, on_gpu = launch_plan(gpu_list)
+    for f in (out, candidates):
+        if f is not None and f.exists():
+            f.unlink()
+    cmd, extra_env = predict_command(python, processes, on_gpu, checkpoint, challenges_path, out, seconds,
+                                     free_port(), candidates)
+    log(f"{len(gpu_list)} GPU(s), {processes} predict process(es); predicting with {seconds:.0f}s: {' '.join(cmd)}"
+        + (f" ({' '.join(f'{k}={v}' for k, v in extra_env.items())})" if extra_env else ""))
+    rc = run_child(cmd, log_path.parent, log_path, seconds + kill_grace_s(budget), extra_env)
+    outcome = {"exit": rc, "stopped": rc is None, "error": None}
+    if rc is not None and rc != 0:
+        tail = log_tail(log_path)
+        outcome["error"] = error_line(tail)
+        log(f"predict FAILED with exit code {rc}; its last lines:")
+        for line in tail:
+            log(f"  | {line}")
+    return outcome
+
+
+def replace_if_valid(path: Path, challenges: dict, final: Path, what: str) -> bool:
+    """Copy ``path`` over the final submission if it is valid and covers every task."""
+    sub = json.loads(path.read_text())
+    problems = submission_problems(sub, challenges_entries(challenges))
+    if problems:
+        log(f"{what}'s submission is unusable ({'; '.join(problems[:5])}); keeping the fallback")
+        return False
+    write_json_atomic(final, sub)
+    log(f"submission from {what} written to {final}")
+    return True
+
+
+def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payload: Path, challenges_path: Path,
+                 challenges: dict, scratch: Path, final: Path, budget: float, phase) -> None:
+    """Predict with each checkpoint in turn, writing candidates, then ensemble those that exist."""
+    shares = [float(e.get("share") or 0.0) for e in entries]
+    records = []
+    summary["checkpoints"] = records
+    for i, e in enumerate(entries):
+        t = time.time()
+        label = f"{e['dir']} ({e.get('source', '?')})"
+        rec = {"checkpoint": e["dir"], "source": e.get("source"), "ensembled": False}
+        records.append(rec)
+        available = budget - (time.time() - _T0[0]) - finish_margin_s(budget) - ensemble_margin_s(budget)
+        seconds = share_of(available, shares, i)
+        if seconds < 1:
+            rec["reason"] = "no time left"
+            log(f"checkpoint {i + 1}/{len(entries)} {label}: no time left; left out")
+            continue
+        log(f"checkpoint {i + 1}/{len(entries)} {label}: {seconds:.0f}s ({shares[i] / max(sum(shares), 1e-9):.0%} "
+            "of the budget)")
+        folder = stage_checkpoint(payload, e["prefix"], scratch / e["dir"])
+        cand = scratch / f"{e['dir']}.candidates.json"
+        log_path = scratch / f"predict-{e['dir']}.log"
+        outcome = run_predict(python, gpu_list, folder, challenges_path, scratch / f"{e['dir']}.submission.json",
+                              cand, seconds, log_path, budget)
+        rec.update(seconds=round(seconds, 1), exit=outcome["exit"], log=str(log_path))
+        if outcome["stopped"]:
+            rec.update(reason=f"overran its {seconds:.0f}s and was stopped", overran=True)
+        elif outcome["error"]:
+            rec["reason"] = f"predict failed: {outcome['error']}"
+        elif not cand.is_file():
+            rec["reason"] = "predict wrote no candidate file"
+        else:
+            rec["ensembled"] = True
+        if not rec["ensembled"]:
+            log(f"checkpoint {label} left out: {rec['reason']}")
+        phase(f"predict {e['dir']}", t)
+
+    good = [r for r in records if r["ensembled"]]
+    left_out = "; ".join(f"{r['checkpoint']}: {r['reason']}" for r in records if not r["ensembled"]) or "none"
+    summary["ensembled"] = len(good)
+    if not good:
+        log(f"no checkpoint wrote candidates (left out: {left_out}); keeping the fallback")
+        return
+    t = time.time()
+    out = scratch / "ensemble.json"
+    if out.exists():
+        out.unlink()
+    weights = [str(float(entries[i].get("weight", 1.0))) for i, r in enumerate(records) if r["ensembled"]]
+    cmd = [python, "-m", "arc_trm.cli", "ensemble", *(str(scratch / f"{r['checkpoint']}.candidates.json")
+                                                      for r in good),
+           "--weights", *weights, "--tasks", str(challenges_path), "--out", str(out)]
+    log(f"ensembling {len(good)} of {len(entries)} checkpoints: {' '.join(cmd)}")
+    rc = run_child(cmd, scratch, scratch / "ensemble.log", max(60.0, ensemble_margin_s(budget)))
+    phase("ensemble", t)
+    if rc != 0 or not out.is_file():
+        tail = log_tail(scratch / "ensemble.log")
+        summary["ensemble_error"] = error_line(tail)
+        log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}; "
+            "keeping the fallback")
+        return
+    if replace_if_valid(out, challenges, final, "the ensemble"):
+        summary["used"] = "ensemble"
+        log(f"ensembled {len(good)} of {len(entries)} checkpoints ({', '.join(r['checkpoint'] for r in good)}); "
+            f"left out: {left_out}")
+
+
 def run_job(start: float | None = None) -> dict:
     """Everything the notebook does; never raises. Returns a summary of what happened."""
     _T0[0] = start or time.time()
@@ -281,46 +423,36 @@ def run_job(start: float | None = None) -> dict:
             return summary
         phase("install", t)
 
+        scratch = working / "arc_trm"
+        scratch.mkdir(parents=True, exist_ok=True)
+        entries = checkpoint_entries(meta)
+        if len(entries) > 1:
+            run_ensemble(summary, entries, python, gpu_list, payload, challenges_path, challenges, scratch, final,
+                         budget, phase)
+            return summary
+
         t = time.time()
-        processes, on_gpu = launch_plan(gpu_list)
         left = budget - (time.time() - _T0[0]) - finish_margin_s(budget)
         if left <= 0:
             log("no time left for predict; keeping the fallback")
             return summary
-        scratch = working / "arc_trm"
-        scratch.mkdir(parents=True, exist_ok=True)
         out = scratch / "submission.json"
-        if out.exists():
-            out.unlink()
-        cmd, extra_env = predict_command(python, processes, on_gpu, payload, challenges_path, out, left, free_port())
-        log(f"{len(gpu_list)} GPU(s), {processes} predict process(es); predicting with {left:.0f}s: {' '.join(cmd)}"
-            + (f" ({' '.join(f'{k}={v}' for k, v in extra_env.items())})" if extra_env else ""))
-        rc = run_child(cmd, scratch, scratch / "predict.log", left + kill_grace_s(budget), extra_env)
-        summary["predict_exit"] = rc
+        outcome = run_predict(python, gpu_list, payload, challenges_path, out, None, left, scratch / "predict.log",
+                              budget)
+        summary["predict_exit"] = outcome["exit"]
         phase("predict", t)
-
-        if rc is None:
+        if outcome["stopped"]:
             summary["predict_stopped"] = True
-        elif rc != 0:
-            tail = log_tail(scratch / "predict.log")
-            summary["predict_error"] = error_line(tail)
+        elif outcome["error"]:
+            summary["predict_error"] = outcome["error"]
             summary["predict_log"] = str(scratch / "predict.log")
-            log(f"predict FAILED with exit code {rc}; its last lines:")
-            for line in tail:
-                log(f"  | {line}")
             log(f"keeping the fallback because predict failed: {summary['predict_error']}")
             return summary
         if not out.is_file():
             log("predict wrote no submission; keeping the fallback")
             return summary
-        sub = json.loads(out.read_text())
-        problems = submission_problems(sub, challenges_entries(challenges))
-        if problems:
-            log(f"predict's submission is unusable ({'; '.join(problems[:5])}); keeping the fallback")
-            return summary
-        write_json_atomic(final, sub)
-        summary["used"] = "predict"
-        log(f"submission from predict written to {final}")
+        if replace_if_valid(out, challenges, final, "predict"):
+            summary["used"] = "predict"
     except Exception as e:  # the fallback on disk stays valid whatever went wrong
         log(f"job failed ({e!r}); keeping the fallback")
     return summary

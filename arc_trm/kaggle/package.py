@@ -14,6 +14,10 @@ involved)::
       notebook/
         kernel-metadata.json
         <kernel-slug>.ipynb
+
+With several checkpoints (``--checkpoint A --checkpoint B``) each one's files carry a prefix,
+``ckpt_0--model.safetensors``, ``ckpt_1--model.safetensors``..., so the dataset stays flat; the
+payload lists them with their budget shares, and the notebook predicts with each and ensembles.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from arc_trm.model import checkpoint as ckpt_io
 
 @dataclass
 class PackageOptions:
-    checkpoint: Path
+    checkpoint: Path | list[Path]               # one, or several to ensemble on Kaggle
     out: Path
     competition: str
     owner: str
@@ -53,6 +57,22 @@ class PackageOptions:
     machine_shape: str = metadata.L4X4_SHAPE
     wheelhouse: list[Path] = field(default_factory=list)
     offline: bool = False                       # take dependency wheels only from wheelhouse
+    split: list[float] | None = None            # budget shares of the checkpoints (default: by planned FLOPs)
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        return [Path(c) for c in self.checkpoint] if isinstance(self.checkpoint, (list, tuple)) else [Path(self.checkpoint)]
+
+
+@dataclass
+class PackagedCheckpoint:
+    source: Path                                # the checkpoint folder it came from
+    prefix: str                                 # its files' prefix in the dataset ("" when it is the only one)
+    config: RunConfig                           # resolved with the preset
+    projection: dict
+    planned_s: float                            # the FLOP projection's TTT + inference time on 4x L4
+    share: float                                # of the budget
+    steps: int | None
 
 
 @dataclass
@@ -61,9 +81,16 @@ class Package:
     dataset: Path
     notebook: Path
     wheels: list[str]
-    config: RunConfig
-    projection: dict
+    checkpoints: list[PackagedCheckpoint]
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> RunConfig:
+        return self.checkpoints[0].config
+
+    @property
+    def projection(self) -> dict:
+        return self.checkpoints[0].projection
 
 
 def resolved_config(cfg: RunConfig, preset: str, time_budget_h: float | None) -> RunConfig:
@@ -80,19 +107,57 @@ def resolved_config(cfg: RunConfig, preset: str, time_budget_h: float | None) ->
     return cfg
 
 
-def package(opts: PackageOptions) -> Package:
-    src = ckpt_io.resolve(opts.checkpoint)
-    ck = ckpt_io.load(src)                       # refuses a missing or corrupt checkpoint up front
+def budget_shares(planned_s: list[float], split: list[float] | None) -> list[float]:
+    """Each checkpoint's share of the budget: ``split`` normalised, else in proportion to the
+    FLOP projection of its TTT and inference (a URM next to a TRM gets more time)."""
+    n = len(planned_s)
+    if split is not None:
+        if len(split) != n:
+            raise ArcTrmError(f"--split has {len(split)} shares for {n} checkpoints")
+        if any(not (x > 0) for x in split):
+            raise ArcTrmError(f"--split shares must be positive, got {split}")
+        weights = list(split)
+    else:
+        weights = [max(p, 1e-9) for p in planned_s]
+    return [w / sum(weights) for w in weights]
+
+
+def _checkpoint(src: Path, opts: PackageOptions, prefix: str) -> tuple[PackagedCheckpoint, list[str]]:
+    folder = ckpt_io.resolve(src)
+    ck = ckpt_io.load(folder)                     # refuses a missing or corrupt checkpoint up front
     cfg = resolved_config(ck.cfg, opts.preset, opts.time_budget_h)
-    canvas = ck.canvas
-    plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=canvas).as_dict()
-    warnings = competition_warnings(opts.competition)
-    if canvas < 30:
-        warnings.append(f"the checkpoint's canvas is {canvas}x{canvas}: hidden tasks with larger grids get "
-                        "fallback answers (train with --canvas 30 for a real entry)")
-    if plan["projected_total_h"] * 3600 > cfg.predict.time_budget_s:
-        warnings.append(f"the FLOP projection ({plan['projected_total_h']} h on 4x L4) exceeds the budget: "
-                        "TTT and inference will be cut by the deadline")
+    plan = project(cfg.model, cfg.ttt, cfg.predict, L4X4, canvas=ck.canvas)
+    name = f"{src}: " if prefix else ""
+    warnings = []
+    if ck.canvas < 30:
+        warnings.append(f"{name}the checkpoint's canvas is {ck.canvas}x{ck.canvas}: hidden tasks with larger grids "
+                        "get fallback answers (train with --canvas 30 for a real entry)")
+    return PackagedCheckpoint(folder, prefix, cfg, plan.as_dict(), plan.total_s, 1.0, ck.info.get("step")), warnings
+
+
+def package(opts: PackageOptions) -> Package:
+    sources = opts.checkpoints
+    if not sources:
+        raise ArcTrmError("package needs a checkpoint")
+    several = len(sources) > 1
+    if opts.split is not None and not several:
+        raise ArcTrmError("--split shares the budget between several checkpoints; give --checkpoint more than once")
+    packed, warnings = [], competition_warnings(opts.competition)
+    for k, src in enumerate(sources):
+        pc, w = _checkpoint(src, opts, f"ckpt_{k}--" if several else "")
+        packed.append(pc)
+        warnings += w
+    same = {pc.source.resolve() for pc in packed}
+    if len(same) < len(packed):
+        raise ArcTrmError("the same checkpoint is given twice; an ensemble needs different checkpoints")
+    for pc, share in zip(packed, budget_shares([pc.planned_s for pc in packed], opts.split if several else None)):
+        pc.share = share
+    budget_s = packed[0].config.predict.time_budget_s
+    planned_h = sum(pc.planned_s for pc in packed) / 3600
+    if planned_h * 3600 > budget_s:
+        warnings.append(f"the FLOP projection ({round(planned_h, 2)} h on 4x L4"
+                        + (f" for {len(packed)} checkpoints" if several else "")
+                        + ") exceeds the budget: TTT and inference will be cut by the deadline")
 
     out = Path(opts.out)
     dataset, notebook_dir = out / "dataset", out / "notebook"
@@ -106,36 +171,83 @@ def package(opts: PackageOptions) -> Package:
     # full disk, Ctrl-C) leaves the previous package as it was.
     out.mkdir(parents=True, exist_ok=True)
     with replacing_folder(dataset) as ds_tmp, replacing_folder(notebook_dir) as nb_tmp:
-        for f in src.iterdir():
-            if f.is_file() and f.name != "config.json":
-                shutil.copy2(f, ds_tmp / f.name)
-        (ds_tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
+        for pc in packed:
+            for f in pc.source.iterdir():
+                if f.is_file() and f.name != "config.json":
+                    shutil.copy2(f, ds_tmp / f"{pc.prefix}{f.name}")
+            (ds_tmp / f"{pc.prefix}config.json").write_bytes(orjson.dumps(pc.config.to_dict(),
+                                                                          option=orjson.OPT_INDENT_2))
         whl = [wheels.project_wheel(ds_tmp, opts.wheelhouse)]
         whl += wheels.dependency_wheels(ds_tmp, wheelhouse=opts.wheelhouse, offline=opts.offline)
         names = sorted({w.name for w in whl})
         packages = ["arc-trm", *image.SHIPPED]
         payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "time_budget_s": cfg.predict.time_budget_s, "competition": opts.competition,
+                   "time_budget_s": budget_s, "competition": opts.competition,
                    "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
-                   "checkpoint_steps": ck.info.get("step"), "wheels": names, "packages": packages,
+                   "checkpoint_steps": packed[0].steps, "wheels": names, "packages": packages,
                    "pythons": list(wheels.PYTHONS), "image_tested": image.tested_versions(),
-                   "projection_4xL4_from_flops": plan}
+                   "projection_4xL4_from_flops": packed[0].projection}
+        if several:
+            payload["checkpoints"] = [
+                {"prefix": pc.prefix, "dir": pc.prefix.rstrip("-"), "source": str(pc.source), "share": round(pc.share, 6),
+                 "weight": 1.0, "steps": pc.steps, "model": model_line(pc.config),
+                 "projection_4xL4_from_flops": pc.projection} for pc in packed]
+            payload["split"] = "explicit" if opts.split else "planned FLOPs"
         (ds_tmp / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
         (ds_tmp / "dataset-metadata.json").write_bytes(orjson.dumps(ds_meta, option=orjson.OPT_INDENT_2))
 
-        summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {cfg.predict.time_budget_s / 3600:.2f} h, "
-                   f"TTT `{cfg.ttt.mode}` ({plan['ttt_steps']} steps x {cfg.ttt.global_batch_size}), "
-                   f"{plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`.")
+        cfg, plan = packed[0].config, packed[0].projection
+        if several:
+            summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
+                       f"{len(packed)} checkpoints, each predicting in its share of the budget, then ensembled: "
+                       + "; ".join(f"`{pc.prefix.rstrip('-')}` {model_line(pc.config)}, {pc.share:.0%}" for pc in packed)
+                       + ".")
+        else:
+            summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
+                       f"TTT `{cfg.ttt.mode}` ({plan['ttt_steps']} steps x {cfg.ttt.global_batch_size}), "
+                       f"{plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`.")
         write_notebook(build_notebook(opts.kernel_title, summary), nb_tmp / nb_file)
         (nb_tmp / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
-    write_bytes(out / "README.md", _readme(opts, ds_meta, k_meta, cfg, plan).encode())
-    return Package(out, dataset, notebook_dir / nb_file, names, cfg, plan, warnings)
+    write_bytes(out / "README.md", _readme(opts, ds_meta, k_meta, packed).encode())
+    return Package(out, dataset, notebook_dir / nb_file, names, packed, warnings)
 
 
-def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, cfg: RunConfig, plan: dict) -> str:
+def model_line(cfg: RunConfig) -> str:
+    m = cfg.model
+    return (f"{m.recursion.upper()}, {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, H{m.H_cycles} x "
+            f"L{m.L_cycles}, {m.halt_max_steps} halting steps")
+
+
+def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[PackagedCheckpoint]) -> str:
+    cfg = packed[0].config
+    if len(packed) == 1:
+        plan = packed[0].projection
+        job = f"""- TTT `{cfg.ttt.mode}`: {cfg.ttt.embedding_steps} embedding + {cfg.ttt.full_steps} full steps at global batch
+  {cfg.ttt.global_batch_size}, {cfg.ttt.augmentations} augmentations per task;
+- {plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`;
+- budget {cfg.predict.time_budget_s / 3600:.2f} h from notebook start; FLOP projection on 4x L4:
+  {plan['projected_total_h']} h (TTT {plan['projected_ttt_h']} h, inference {plan['projected_inference_h']} h)."""
+        logs = "`/kaggle/working/arc_trm/predict.log` holds predict's full output"
+        source = f"`{packed[0].source}`"
+    else:
+        rows = "\n".join(f"| `{pc.prefix.rstrip('-')}` | `{pc.source}` | {model_line(pc.config)} | {pc.share:.0%} | "
+                         f"{pc.projection['projected_total_h']} h |" for pc in packed)
+        job = f"""- {len(packed)} checkpoints, one after the other, each predicting (TTT and inference) within its share of the
+  time left and writing candidates; then `arc-trm ensemble` combines the candidate files that exist.
+  A checkpoint that fails or overruns is left out with its reason logged; the fallback stays until
+  a valid ensemble replaces it. Time one checkpoint does not use goes to the ones after it.
+- budget {cfg.predict.time_budget_s / 3600:.2f} h from notebook start, shared by
+  {"the explicit --split" if opts.split else "planned FLOPs"}:
+
+| | checkpoint | model | share | FLOP projection on 4x L4 |
+| --- | --- | --- | --- | --- |
+{rows}"""
+        logs = ("`/kaggle/working/arc_trm/predict-ckpt_K.log` holds each checkpoint's predict output, "
+                "`ensemble.log` the ensemble's; the log's `ensembled N of M checkpoints` line says which were used")
+        source = ", ".join(f"`{pc.source}`" for pc in packed)
     return f"""# Kaggle upload: {opts.competition}
 
-Generated by `arc-trm package` (arc-trm {arc_trm.__version__}) from `{opts.checkpoint}`.
+Generated by `arc-trm package` (arc-trm {arc_trm.__version__}) from {source}.
 
 ## Upload
 
@@ -152,17 +264,13 @@ the notebook. Then submit the notebook `{k_meta['id']}` to the competition from 
 
 - internet off, accelerator `{k_meta['machine_shape']}`; one predict process per GPU;
 - a fallback `submission.json` (each test input as its own answer) is written first;
-- TTT `{cfg.ttt.mode}`: {cfg.ttt.embedding_steps} embedding + {cfg.ttt.full_steps} full steps at global batch
-  {cfg.ttt.global_batch_size}, {cfg.ttt.augmentations} augmentations per task;
-- {plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`;
-- budget {cfg.predict.time_budget_s / 3600:.2f} h from notebook start; FLOP projection on 4x L4:
-  {plan['projected_total_h']} h (TTT {plan['projected_ttt_h']} h, inference {plan['projected_inference_h']} h).
+{job}
 
 ## After the run
 
 - the log prints one line per phase (`fallback`, `install`, `predict`) with its time, and
-  `submission from predict written` when the model's answers replaced the fallback;
-- `/kaggle/working/arc_trm/predict.log` holds predict's full output;
+  `submission from predict written` (or `from the ensemble`) when the model's answers replaced the fallback;
+- {logs};
 - a rehearsal with a shorter budget: set `ARC_TRM_TIME_BUDGET_S` in the notebook's environment;
   `arc-trm package --placeholder-budget HOURS` gives the unscored public run (placeholder tasks)
   a shorter budget than the scored rerun.

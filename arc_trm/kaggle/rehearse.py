@@ -38,6 +38,7 @@ class Rehearsal:
     submission: dict
     summary: dict
     score: Score | None
+    checkpoint_scores: dict[str, Score]         # several checkpoints: each one's own submission
 
 
 def fake_kaggle(root: Path, dataset: Path, challenges: dict, competition: str, owner_slug: str) -> Path:
@@ -67,7 +68,7 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     payload = read_json(dataset / PAYLOAD_MARKER, "payload")
     report = load_spec(tasks, solutions=False)
     challenges = {t.task_id: t.to_challenge() for t in report.tasks}
-    root = Path(root or tempfile.mkdtemp(prefix="arc-trm-rehearsal-"))
+    root = Path(root or tempfile.mkdtemp(prefix="arc-trm-rehearsal-")).absolute()
     if root.exists() and any(root.iterdir()):
         raise ArcTrmError("the rehearsal folder must be new or empty", source=str(root))
     fake_kaggle(root / "kaggle", dataset, challenges, payload.get("competition", "competition"), meta["id"])
@@ -93,14 +94,24 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     sub = json.loads(sub_path.read_text()) if sub_path.is_file() else {}
     summary = _summary(log)
     answers = answers_of(tasks, report.tasks)
-    return Rehearsal(root, log, rc, sub, summary, score_submission(sub, answers) if answers and sub else None)
+    per_checkpoint = {}
+    for c in summary.get("checkpoints", []) if answers else []:
+        own = root / "kaggle" / "working" / "arc_trm" / f"{c['checkpoint']}.submission.json"
+        if c.get("ensembled") and own.is_file():
+            per_checkpoint[c["checkpoint"]] = score_submission(json.loads(own.read_text()), answers)
+    return Rehearsal(root, log, rc, sub, summary, score_submission(sub, answers) if answers and sub else None,
+                     per_checkpoint)
 
 
 def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
     """(the failure that makes the rehearsal fail, or None; warnings). A package passes when its
     predict ran and its submission replaced the fallback; a predict stopped at its deadline that
-    still left a valid file passes with a warning."""
+    still left a valid file passes with a warning. A package of several checkpoints passes when
+    every checkpoint went into the ensemble; one that failed fails the rehearsal even though the
+    others submitted (on Kaggle it would be left out too), one that overran is a warning."""
     s, log_path = r.summary, r.root / "kaggle" / "working" / "arc_trm" / "predict.log"
+    if "checkpoints" in s:
+        return _ensemble_verdict(r)
     if s.get("predict_error"):
         return f"predict failed in the rehearsal: {s['predict_error']} (log: {log_path})", []
     if s.get("install_failed"):
@@ -114,6 +125,28 @@ def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
         return None, ["predict overran its time and was stopped; its valid file was used, but on Kaggle the "
                       "same plan would be cut short too"]
     return None, []
+
+
+def _ensemble_verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
+    s = r.summary
+    if s.get("install_failed"):
+        return "the package's wheels did not install in the rehearsal (see the install lines above)", []
+    out = [c for c in s["checkpoints"] if not c.get("ensembled")]
+    failed = [c for c in out if not c.get("overran")]
+    warnings = [f"checkpoint {c['checkpoint']} ({c.get('source')}) {c['reason']}; it was left out" for c in out
+                if c.get("overran")]
+    others = (f"the submission is the ensemble of the other {s.get('ensembled', 0)}" if s.get("used") == "ensemble"
+              else "the notebook kept the fallback submission")
+    if failed:
+        named = "; ".join(f"{c['checkpoint']} ({c.get('source')}) {c['reason']} (log: {c.get('log', '?')})"
+                          for c in failed)
+        return f"{len(failed)} of {len(s['checkpoints'])} checkpoints failed in the rehearsal: {named}; {others}", warnings
+    if s.get("used") != "ensemble":
+        why = s.get("ensemble_error") or "no checkpoint wrote candidates"
+        return f"the notebook kept the fallback submission ({why}); see its log above", warnings
+    if r.returncode != 0:
+        return f"the notebook itself failed (exit {r.returncode}); see its log above", warnings
+    return None, warnings
 
 
 def _summary(log: str) -> dict:
