@@ -18,16 +18,24 @@ def _err(verb: str, msg: str) -> None:
     print(f"arc-trm {verb}: {msg}", file=sys.stderr)
 
 
+TABLE_WIDTH = 512      # the paper models' hidden size, which is the embedding rows' width
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from arc_trm.data.ingest import ingest
 
     ds = ingest(args.tasks or [], args.test_tasks or [], Path(args.out), args.augmentations, args.seed,
                 args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas,
-                synthetic_families=args.synthetic_family)
-    m = ds.manifest
-    print(f"wrote {args.out}: {m['num_tasks']} tasks ({m['num_test_tasks']} test), "
-          f"{m['num_demo_examples']} training pairs, {m['num_test_examples']} test inputs, "
-          f"{m['num_puzzle_ids']} puzzle IDs")
+                synthetic_families=args.synthetic_family, pool_pairs=args.pool_pairs, pool_puzzles=args.pool_puzzles)
+    m, src = ds.manifest, ds.manifest["sources"]
+    pooled = (f"; {src['pool_puzzles_made']} puzzles of {src['pool_pairs']} pairs from {src['pools']} example pools"
+              if src.get("pools") else "")
+    print(f"wrote {args.out}: {m['num_tasks']} tasks ({m['num_test_tasks']} test{pooled}), "
+          f"{m['num_demo_examples']} training pairs, {m['num_test_examples']} test inputs")
+    rows = m["num_puzzle_ids"]
+    print(f"{m['num_plans']} augmented copies (up to {m['augmentations']} + the original per task); puzzle-embedding "
+          f"table: {rows} rows, {rows * TABLE_WIDTH * 4 / 1e9:.3g} GB at the paper models' {TABLE_WIDTH} wide in "
+          "float32, on every training device")
     return 0
 
 
@@ -256,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--synthetic-family", action="append", metavar="NAME",
                      help="generate only this rule family (repeatable; default all)")
     ing.add_argument("--canvas", type=int, default=30, help="canvas side (30 = the paper; smaller for CPU demos)")
+    ing.add_argument("--pool-pairs", type=int, default=8, metavar="N",
+                     help="example pools (files of input/output pairs, e.g. RE-ARC) become puzzles of N pairs")
+    ing.add_argument("--pool-puzzles", type=int, default=0, metavar="N",
+                     help="at most N puzzles per pool (0: as many as the pool fills)")
     ing.add_argument("--out", required=True, metavar="DIR")
     ing.set_defaults(func=_cmd_ingest)
 

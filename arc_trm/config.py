@@ -63,6 +63,10 @@ class DataConfig:
     synthetic_test_tasks: int = 0
     synthetic_families: list[str] = field(default_factory=list)  # empty = every rule family
     canvas: int = 30                          # 30 = the paper; smaller canvases for CPU demos
+    # Example pools among the tasks (files of input/output pairs, e.g. RE-ARC) are cut into
+    # puzzles of pool_pairs pairs, at most pool_puzzles per pool (0: as many as a pool fills).
+    pool_pairs: int = 8
+    pool_puzzles: int = 0
     # Where a training example sits in the canvas. "fixed" (the reference): one offset per
     # (seed, augmented copy, example), and one example of every copy at (0, 0), where every
     # prediction is made; "per_draw": a fresh offset on every draw; "none": always (0, 0).

@@ -123,3 +123,17 @@ def write_challenges(tasks: list[Task], path: Path, with_solutions: bool = True)
         sol = path.with_name(path.name.replace("challenges", "solutions"))
         sol.write_bytes(orjson.dumps({t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks}))
     return path
+
+
+def write_pool_folder(folder: Path, pools: int, pairs: int, seed: int = 0, max_side: int = 8,
+                      families: list[str] | None = None, prefix: str = "pool") -> Path:
+    """A folder shaped like RE-ARC's ``re_arc/tasks``: one ``<name>.json`` per pool, a JSON list
+    of ``{"input", "output"}`` pairs that one generated rule makes (as RE-ARC's generator for an
+    ARC task does)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in make_tasks(pools, seed=seed, families=families, prefix=prefix, n_train=pairs, n_test=0,
+                        max_side=max_side):
+        (folder / f"{t.task_id}.json").write_bytes(
+            orjson.dumps([{"input": i.tolist(), "output": o.tolist()} for i, o in t.train]))
+    return folder

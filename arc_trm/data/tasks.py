@@ -14,6 +14,8 @@ import numpy as np
 import orjson
 
 from arc_trm.data.arc_format import grid_problem, raw_test_inputs
+from arc_trm.data import pools
+from arc_trm.data.pools import PoolCut
 from arc_trm.errors import ArcTrmError, TaskError
 from arc_trm.jsonfile import read_json
 
@@ -43,6 +45,7 @@ class Task:
     test_inputs: list[np.ndarray]
     test_outputs: list[np.ndarray | None]
     source: str = ""
+    pool: str | None = None          # the example pool it was cut from, if any
 
     def all_grids(self) -> list[np.ndarray]:
         grids = [g for pair in self.train for g in pair] + list(self.test_inputs)
@@ -189,8 +192,32 @@ def read_solutions(path: Path) -> dict:
     return sols
 
 
-def load_task_dir(path: Path, solutions: bool = True) -> LoadReport:
-    """A folder of one-task-per-file JSON (public ARC repositories); the file stem is the id."""
+def load_pool(name: str, raw: list, source: str, cut: PoolCut | None) -> LoadReport:
+    """An example pool (see :mod:`arc_trm.data.pools`) cut into training puzzles ``name~k``;
+    malformed entries are errors in the report and skipped. ``cut`` None: the pool stands where
+    tasks are predicted, which it cannot."""
+    if cut is None:
+        raise ArcTrmError(pools.TRAINING_ONLY, source=source)
+    pairs, errors = pools.valid_pairs(raw, name, source)
+    report = LoadReport(errors=list(errors))
+    chosen = pools.draws(name, len(pairs), cut)
+    if not chosen:
+        if not raw:
+            why = "is an empty pool (no pairs)"
+        elif not pairs:
+            why = f"has no valid pair in its {len(raw)} entries"
+        else:
+            why = f"has {len(pairs)} valid pairs, fewer than data.pool_pairs = {cut.pairs}"
+        report.errors.append(TaskError(f"{why}: no puzzle from it; skipped", source=source))
+    for k, idx in enumerate(chosen):
+        got = [pairs[i] for i in idx]
+        report.tasks.append(Task(pools.puzzle_id(name, k), got[:-1], [got[-1][0]], [got[-1][1]], source, pool=name))
+    return report
+
+
+def load_task_dir(path: Path, solutions: bool = True, cut: PoolCut | None = None) -> LoadReport:
+    """A folder of one-task-per-file JSON (public ARC repositories); the file stem is the id. A
+    file holding a list of pairs is an example pool (``cut``: how it becomes puzzles)."""
     report = LoadReport()
     for f in sorted(path.rglob("*")):
         if not f.is_file() or f.name.startswith("."):
@@ -198,27 +225,35 @@ def load_task_dir(path: Path, solutions: bool = True) -> LoadReport:
         if f.suffix.lower() != ".json":
             report.errors.append(ArcTrmError("not a .json task file; skipped", source=str(f)))
             continue
-        raw = None
         try:
             raw = read_json(f, "task file")
+        except ArcTrmError as e:
+            report.fail(f.stem, None, e)
+            continue
+        if pools.is_pool(raw):       # where tasks are predicted (cut None) this refuses the whole spec
+            report.extend(load_pool(f.stem, raw, str(f), cut))
+            continue
+        try:
             report.tasks.append(parse_task(f.stem, raw, source=str(f), answers=solutions))
         except ArcTrmError as e:
             report.fail(f.stem, raw, e)
     return report
 
 
-def load_spec(spec: str, solutions: bool = True) -> LoadReport:
-    """Resolve a task spec: a bundled name, a challenges JSON file, a task file, or a folder.
+def load_spec(spec: str, solutions: bool = True, cut: PoolCut | None = None) -> LoadReport:
+    """Resolve a task spec: a bundled name, a challenges JSON file, a task file, a folder, or an
+    example pool (a file of pairs, or a folder of such files; training only, cut by ``cut``).
 
     Errors in single tasks land in the report; an unusable spec raises :class:`ArcTrmError`.
     ``solutions=False`` reads no separate solutions file and drops malformed inline answers
     (``predict``: answers are for scoring only and must never decide which tasks are predicted).
+    ``cut`` None: the spec names tasks to predict, and a pool in it is refused.
     """
     if spec in BUNDLED:
         return load_bundled(spec, solutions)
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        report = load_task_dir(path, solutions)
+        report = load_task_dir(path, solutions, cut)
         if not report.tasks and not report.failed:
             files = sum(1 for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
             raise ArcTrmError(f"no tasks in this folder: {files} file(s), none a task"
@@ -226,6 +261,8 @@ def load_spec(spec: str, solutions: bool = True) -> LoadReport:
         return report
     if path.is_file():
         data = read_json(path, "task file")
+        if pools.is_pool(data):
+            return load_pool(path.stem, data, str(path), cut)
         if isinstance(data, dict) and "train" in data and "test" in data and isinstance(data["train"], list):
             report = LoadReport()
             try:
@@ -255,8 +292,10 @@ def answers_of(spec: str, tasks: list[Task]) -> dict | None:
     return known or None
 
 
-def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | None = None) -> list[Task]:
-    """Load several specs, report bad tasks through ``on_error`` and merge by task id.
+def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | None = None,
+               cut: PoolCut | None = None) -> list[Task]:
+    """Load several specs, report bad tasks through ``on_error`` and merge by task id. ``cut``:
+    training specs, where example pools become puzzles.
 
     The same id in two sources is fine when the content is identical (kept once) and an error
     otherwise (the later one is skipped).
@@ -264,7 +303,7 @@ def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | N
     on_error = on_error or report_error
     merged: dict[str, Task] = {}
     for spec in specs:
-        report = load_spec(spec)
+        report = load_spec(spec, cut=cut)
         for err in report.errors:
             on_error(err)
         for task in report.tasks:

@@ -42,10 +42,17 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def table_bytes(rows: int, width: int) -> int:
+    """The puzzle-embedding table on the training device: float32 rows (sign-SGD keeps no state)."""
+    return rows * width * 4
+
+
 def check_fits(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, device: torch.device,
-               mixed_precision: str) -> None:
+               mixed_precision: str, table_rows: int = 0) -> None:
     """Refuse, with the micro-batch that would fit, a step that cannot fit this device (several
-    processes on one machine share its RAM). ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the check."""
+    processes on one machine share its RAM). ``table_rows``: the puzzle-embedding table is
+    counted too (every process holds all of it), once the dataset says how many rows it has.
+    ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the check."""
     if os.environ.get("ARC_TRM_SKIP_MEMORY_CHECK"):
         return
     have = available_bytes(device)
@@ -54,11 +61,17 @@ def check_fits(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, 
     if device.type != "cuda":
         have //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     per = bytes_per_sample(m, canvas, device.type, mixed_precision)
-    need = per * micro_batch
+    table = table_bytes(table_rows, m.hidden_size)
+    if table > 0.8 * have:
+        raise ArcTrmError(f"the puzzle-embedding table ({table_rows} rows x {m.hidden_size}, {table / 2**30:.1f} GiB) "
+                          f"does not fit this {device.type} ({have / 2**30:.1f} GiB free) beside a training step; "
+                          "fewer augmentations (data.augmentations) or pool puzzles (data.pool_puzzles) make it smaller")
+    need = per * micro_batch + table
     if need > have:
-        fits = max(1, int(have * 0.8 // per))
+        fits = max(1, int((have * 0.8 - table) // per))
         micro = max(d for d in range(1, min(fits, local_batch) + 1) if local_batch % d == 0)
-        raise ArcTrmError(f"a training step at micro-batch {micro_batch} needs about {need / 2**30:.1f} GiB "
+        with_table = f" with the {table / 2**30:.1f} GiB puzzle-embedding table" if table_rows else ""
+        raise ArcTrmError(f"a training step at micro-batch {micro_batch}{with_table} needs about {need / 2**30:.1f} GiB "
                           f"(estimate) and this {device.type} has {have / 2**30:.1f} GiB free; "
                           f"--set train.micro_batch_size={micro} fits (the same math in "
-                          f"{local_batch // micro} passes per step), or use a GPU")
+                          f"{local_batch // micro} passes per step)" + (", or use a GPU" if device.type != "cuda" else ""))

@@ -25,7 +25,7 @@ from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import Runner, make_accelerator, make_runner
 from arc_trm.infer.submission import write as write_submission
 from arc_trm.model import checkpoint
-from arc_trm.model.memory import check_fits
+from arc_trm.model.memory import check_fits, table_bytes
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.trm import RecursiveModel
@@ -47,7 +47,8 @@ def prepare_dataset(cfg: RunConfig, acc: Accelerator, out_dir: Path, dataset: Pa
         if acc.is_main_process:
             d = cfg.data
             ds = build_dataset(d.tasks, d.test_tasks, d.augmentations, d.seed, d.synthetic_tasks,
-                               d.synthetic_test_tasks, report_error, d.canvas, d.synthetic_families)
+                               d.synthetic_test_tasks, report_error, d.canvas, d.synthetic_families, d.pool_pairs,
+                               d.pool_puzzles)
             ds.save(target)
         acc.wait_for_everyone()
     return ArcDataset.load(target)
@@ -142,6 +143,7 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
     check_fits(cfg.model, canvas, split.micro, split.local, acc.device, acc.mixed_precision)   # before any slow work
     set_seed(cfg.train.seed)
     ds = prepare_dataset(cfg, acc, out_dir, dataset)
+    check_fits(cfg.model, ds.canvas, split.micro, split.local, acc.device, acc.mixed_precision, ds.num_puzzle_ids)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, ds.canvas ** 2)
     table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
@@ -164,7 +166,9 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         save_config(out_dir, cfg)
         print(f"arc-trm train: {acc.device.type} x{acc.num_processes} process(es), precision "
               f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
-              f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}; {steps} steps"
+              f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}; {steps} steps; "
+              f"{ds.manifest['num_tasks']} tasks, puzzle-embedding table {ds.num_puzzle_ids} rows "
+              f"({table_bytes(ds.num_puzzle_ids, cfg.model.hidden_size) / 1e9:.3g} GB)"
               + (f"; {start_note}" if start_note else ""), flush=True)
     if log_with:
         acc.init_trackers(cfg.name, config={k: str(v) for k, v in cfg.to_dict().items()})
