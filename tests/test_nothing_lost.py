@@ -167,7 +167,7 @@ def test_fresh_says_what_it_deletes(trained, tmp_path):
 def package_dir(trained):
     out = trained["root"] / "submission"
     r = cli("package", "--checkpoint", trained["run"], "--out", out, "--competition", "arc-prize-2025",
-            "--owner", "someone", timeout=600)
+            "--owner", "someone")
     assert r.returncode == 0, r.stderr
     return out
 

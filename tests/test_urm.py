@@ -116,7 +116,7 @@ def test_predict_and_package_run_on_an_imported_urm(imported, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pass@2" in r.stdout and json.loads((tmp_path / "s.json").read_text()).keys() == {tasks[0].task_id}
     r = cli("package", "--checkpoint", root / "ck", "--out", tmp_path / "pkg", "--competition",
-            "arc-prize-2026-arc-agi-2", "--owner", "someone", timeout=600)
+            "arc-prize-2026-arc-agi-2", "--owner", "someone")
     assert r.returncode == 0, r.stderr
     assert "model: URM, 32 wide, 2 layers, conv_swiglu, H2 x L2, 3 halting steps" in r.stdout
     assert "FLOP projection on 4x L4" in r.stdout
