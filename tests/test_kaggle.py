@@ -429,3 +429,46 @@ def test_the_verdict_on_several_checkpoints(tmp_path):
                        "error: boom (log: L); the submission is the ensemble of the other 1")
     failure, _ = judge([late, dict(late, checkpoint="ckpt_0")], "fallback", 0)
     assert failure.startswith("the notebook kept the fallback submission (no checkpoint wrote candidates)")
+    failure, _ = verdict(Rehearsal(tmp_path, "", 0, {}, {"checkpoints": [ok], "used": "predict", "ensembled": 1,
+                                                        "ensemble_error": "boom", "used_checkpoint": "ckpt_0"}, None, {}))
+    assert failure == "the ensemble failed in the rehearsal: boom; checkpoint ckpt_0's own answers were submitted"
+
+
+def test_the_job_shares_time_leaves_out_failures_and_survives_a_failed_ensemble(tmp_path, monkeypatch):
+    """The several-checkpoint job with predict and the ensemble stood in for: each checkpoint's
+    time is its share of what is left (unused time moves on), a failed one is left out with its
+    reason, and when the ensemble itself fails the first good checkpoint's own answers replace
+    the fallback."""
+    from arc_trm.kaggle import job
+    payload, scratch = tmp_path / "payload", tmp_path / "scratch"
+    payload.mkdir()
+    scratch.mkdir()
+    for k in range(3):
+        (payload / f"ckpt_{k}--model.safetensors").write_bytes(b"w")
+    challenges = {"t1": {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[1]]}]}}
+    final = tmp_path / "submission.json"
+    final.write_text(json.dumps(challenges_fallback(challenges)))
+    seen = []
+
+    def fake_predict(python, gpu_list, folder, challenges_path, out, cand, seconds, log_path, budget):
+        seen.append((folder.name, round(seconds), (folder / "model.safetensors").read_bytes()))
+        if folder.name == "ckpt_1":
+            return {"exit": 2, "stopped": False, "error": "arc-trm predict: error: boom"}
+        out.write_text(json.dumps({"t1": [{"attempt_1": [[2]], "attempt_2": [[3]]}]}))
+        cand.write_text("{}")
+        return {"exit": 0, "stopped": False, "error": None}
+
+    monkeypatch.setattr(job, "run_predict", fake_predict)
+    monkeypatch.setattr(job, "run_child", lambda *a, **k: 1)          # the ensemble fails
+    entries = [{"prefix": f"ckpt_{k}--", "dir": f"ckpt_{k}", "source": f"runs/{k}", "share": s}
+               for k, s in enumerate([0.5, 0.25, 0.25])]
+    summary = {"phases": {}, "used": "fallback"}
+    job._T0[0] = time.time()
+    job.run_ensemble(summary, entries, "python", [], payload, tmp_path / "c.json", challenges, scratch, final,
+                     1000.0, lambda name, t: None)
+    # 1000 s less 20 s for finishing and 30 s for the ensemble: 950 s, half to the first, then the rest
+    assert seen == [("ckpt_0", 475, b"w"), ("ckpt_1", 475, b"w"), ("ckpt_2", 950, b"w")]
+    assert [c["ensembled"] for c in summary["checkpoints"]] == [True, False, True]
+    assert summary["checkpoints"][1]["reason"] == "predict failed: arc-trm predict: error: boom"
+    assert summary["used"] == "predict" and summary["used_checkpoint"] == "ckpt_0" and "ensemble_error" in summary
+    assert json.loads(final.read_text()) == {"t1": [{"attempt_1": [[2]], "attempt_2": [[3]]}]}

@@ -44,7 +44,7 @@ def puzzle_id(pool: str, k: int) -> str:
     return f"{pool}~{k}"
 
 
-def valid_pairs(raw: list, pool: str, source: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[TaskError]]:
+def valid_pairs(raw: list, source: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[TaskError]]:
     """The pool's well-formed pairs, and one error per entry that is not a pair of grids (named by
     its index in the file; skipped)."""
     pairs, errors = [], []

@@ -198,7 +198,7 @@ def load_pool(name: str, raw: list, source: str, cut: PoolCut | None) -> LoadRep
     tasks are predicted, which it cannot."""
     if cut is None:
         raise ArcTrmError(pools.TRAINING_ONLY, source=source)
-    pairs, errors = pools.valid_pairs(raw, name, source)
+    pairs, errors = pools.valid_pairs(raw, source)
     report = LoadReport(errors=list(errors))
     chosen = pools.draws(name, len(pairs), cut)
     if not chosen:

@@ -365,8 +365,13 @@ def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payl
     if rc != 0 or not out.is_file():
         tail = log_tail(scratch / "ensemble.log")
         summary["ensemble_error"] = error_line(tail)
-        log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}; "
-            "keeping the fallback")
+        log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}")
+        for r in good:      # then the first checkpoint's own answers are better than the fallback
+            own = scratch / f"{r['checkpoint']}.submission.json"
+            if own.is_file() and replace_if_valid(own, challenges, final, f"checkpoint {r['checkpoint']} alone"):
+                summary.update(used="predict", used_checkpoint=r["checkpoint"])
+                return
+        log("keeping the fallback")
         return
     if replace_if_valid(out, challenges, final, "the ensemble"):
         summary["used"] = "ensemble"

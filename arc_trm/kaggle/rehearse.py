@@ -141,9 +141,12 @@ def _ensemble_verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
         named = "; ".join(f"{c['checkpoint']} ({c.get('source')}) {c['reason']} (log: {c.get('log', '?')})"
                           for c in failed)
         return f"{len(failed)} of {len(s['checkpoints'])} checkpoints failed in the rehearsal: {named}; {others}", warnings
+    if s.get("ensemble_error"):
+        kept = (f"checkpoint {s['used_checkpoint']}'s own answers were submitted" if s.get("used_checkpoint")
+                else "the notebook kept the fallback submission")
+        return f"the ensemble failed in the rehearsal: {s['ensemble_error']}; {kept}", warnings
     if s.get("used") != "ensemble":
-        why = s.get("ensemble_error") or "no checkpoint wrote candidates"
-        return f"the notebook kept the fallback submission ({why}); see its log above", warnings
+        return "the notebook kept the fallback submission (no checkpoint wrote candidates); see its log above", warnings
     if r.returncode != 0:
         return f"the notebook itself failed (exit {r.returncode}); see its log above", warnings
     return None, warnings
