@@ -23,6 +23,7 @@ TABLE_WIDTH = 512      # the paper models' hidden size, which is the embedding r
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from arc_trm.data.ingest import ingest
+    from arc_trm.model.memory import size_text, table_bytes
 
     ds = ingest(args.tasks or [], args.test_tasks or [], Path(args.out), args.augmentations, args.seed,
                 args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas,
@@ -34,7 +35,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
           f"{m['num_demo_examples']} training pairs, {m['num_test_examples']} test inputs")
     rows = m["num_puzzle_ids"]
     print(f"{m['num_plans']} augmented copies (up to {m['augmentations']} + the original per task); puzzle-embedding "
-          f"table: {rows} rows, {rows * TABLE_WIDTH * 4 / 1e9:.3g} GB at the paper models' {TABLE_WIDTH} wide in "
+          f"table: {rows} rows, {size_text(table_bytes(rows, TABLE_WIDTH))} at the paper models' {TABLE_WIDTH} wide in "
           "float32, on every training device")
     return 0
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from arc_trm.progress import bar as progress_bar
 from arc_trm.data.batches import PredictionViews
 from arc_trm.data.canvas import VOCAB_SIZE
 from arc_trm.data.dataset import ArcDataset
@@ -70,8 +70,7 @@ def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size
     was_training = model.training
     model.eval()
     steps = max(1, -(-n // (batch_size * acc.num_processes)))
-    bar = tqdm(total=steps, desc=desc, disable=not (acc.is_main_process and progress), unit="batch",
-               dynamic_ncols=True)
+    bar = progress_bar(steps, desc, "batch", acc.is_main_process and progress)
     for idx, batch in views.batches(ds, batch_size, acc.process_index, acc.num_processes):
         if deadline is not None and runner.stop_agreed(time.time() > deadline):
             break

@@ -42,6 +42,11 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def size_text(n: float) -> str:
+    """Bytes as a person reads them: 0.92 GB, 41.3 MB, 18 kB."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
 def table_bytes(rows: int, width: int) -> int:
     """The puzzle-embedding table on the training device: float32 rows (sign-SGD keeps no state)."""
     return rows * width * 4

@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from arc_trm.progress import bar as progress_bar
 from arc_trm.config import TTTConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
@@ -67,8 +67,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
         stream = TrainStream(ds, split.global_batch, seed, acc.process_index, acc.num_processes,
                              translation=translation, task_mask=task_mask)
         session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
-        bar = tqdm(total=steps, desc=f"ttt:{name}", disable=not (acc.is_main_process and progress), unit="step",
-                   dynamic_ncols=True)
+        bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
         ran, t_probe = 0, 0.0
         try:
             while ran < steps:
@@ -101,7 +100,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                     bar.refresh()
                 if ran % 10 == 0 or ran == steps:
                     met = session.pop_metrics()
-                    bar.set_postfix(loss=f"{met['loss']:.3f}", exact=f"{met['exact_accuracy']:.2f}")
+                    bar.set_postfix(loss=f"{met['loss']:.3f}", exact=f"{met['exact_accuracy']:.2f}", refresh=False)
                     if log is not None:
                         log({"kind": f"ttt_{name}", **met})
                 if deadline is not None and runner.stop_agreed(time.time() > deadline - result.get("reserve_s", 0.0)):

@@ -12,8 +12,9 @@ import orjson
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
+from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
@@ -25,7 +26,7 @@ from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import Runner, make_accelerator, make_runner
 from arc_trm.infer.submission import write as write_submission
 from arc_trm.model import checkpoint
-from arc_trm.model.memory import check_fits, table_bytes
+from arc_trm.model.memory import check_fits, size_text, table_bytes
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.trm import RecursiveModel
@@ -168,7 +169,7 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
               f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
               f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}; {steps} steps; "
               f"{ds.manifest['num_tasks']} tasks, puzzle-embedding table {ds.num_puzzle_ids} rows "
-              f"({table_bytes(ds.num_puzzle_ids, cfg.model.hidden_size) / 1e9:.3g} GB)"
+              f"({size_text(table_bytes(ds.num_puzzle_ids, cfg.model.hidden_size))})"
               + (f"; {start_note}" if start_note else ""), flush=True)
     if log_with:
         acc.init_trackers(cfg.name, config={k: str(v) for k, v in cfg.to_dict().items()})
@@ -217,8 +218,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
         acc.wait_for_everyone()
         return rec
 
-    bar = tqdm(total=steps, initial=session.progress.step, desc="train", unit="step",
-               disable=not (main and progress), dynamic_ncols=True)
+    bar = progress_bar(steps, "train", "step", main and progress, initial=session.progress.step)
     start_step, signum, last_eval_step = session.progress.step, 0, -1
     log_every, limit = max(1, cfg.train.log_every_steps), cfg.train.time_limit_s
     rate_t, rate_step = time.time(), session.progress.step
@@ -238,7 +238,8 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                     now = time.time()
                     rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
                     rate_t, rate_step = now, step
-                    bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}")
+                    bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}",
+                                    refresh=False)
                     log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
                     if limit > 0 and step > start_step:   # the bar's end and ETA follow the time limit
                         per_step = (now - t0) / (step - start_step)
