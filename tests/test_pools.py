@@ -49,7 +49,9 @@ def test_ingest_cuts_a_pool_folder_into_puzzles_and_names_what_it_skips(tmp_path
     # 38 valid pairs in the first pool give 4 puzzles of 8, the others 40 pairs give 5 each
     assert "14 tasks (0 test; 14 puzzles of 8 pairs from 3 example pools), 112 training pairs" in r.stdout
     ds = ArcDataset.load(tmp_path / "D")
-    assert "augmented copies" in r.stdout and f"table: {ds.num_puzzle_ids} rows" in r.stdout and " GB " in r.stdout
+    size = memory.size_text(memory.table_bytes(ds.num_puzzle_ids, 512))          # 127 rows x 512 x 4 bytes
+    assert f"{ds.table.num_plans} augmented copies" in r.stdout
+    assert f"table: {ds.num_puzzle_ids} rows, {size} at the paper models' 512 wide" in r.stdout and size == "0.3 MB"
     names = sorted(p.stem for p in folder.glob("pool*.json"))
     assert sorted(ds.table.task_ids) == sorted(f"{n}~{k}" for n, c in zip(names, (4, 5, 5)) for k in range(c))
     assert ds.table.num_plans <= 14 * 9 and ds.num_puzzle_ids == ds.table.num_plans + 1
