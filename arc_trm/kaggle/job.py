@@ -222,7 +222,8 @@ def predict_command(python: str, processes: int, on_gpu: bool, payload: Path, ch
     return launch + args, ({} if on_gpu else {"ACCELERATE_USE_CPU": "1"})
 
 
-def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float, extra_env: dict | None = None) -> int | None:
+def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float, extra_env: dict | None = None,
+              what: str = "predict") -> int | None:
     """Run ``cmd``, echoing its output to the notebook and to ``log_path``; terminate it after
     ``timeout_s`` (then kill). Returns the exit code, None when it had to be stopped."""
     env = dict(os.environ, TQDM_MININTERVAL="30", PYTHONUNBUFFERED="1", **(extra_env or {}))
@@ -242,7 +243,7 @@ def run_child(cmd: list, cwd: Path, log_path: Path, timeout_s: float, extra_env:
         try:
             rc = child.wait(timeout=max(timeout_s, 1.0))
         except subprocess.TimeoutExpired:
-            log(f"predict overran its time ({timeout_s:.0f}s); stopping it")
+            log(f"{what} overran its time ({timeout_s:.0f}s); stopping it")
             child.terminate()
             try:
                 child.wait(timeout=30)
@@ -360,23 +361,22 @@ def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payl
                                                       for r in good),
            "--weights", *weights, "--tasks", str(challenges_path), "--out", str(out)]
     log(f"ensembling {len(good)} of {len(entries)} checkpoints: {' '.join(cmd)}")
-    rc = run_child(cmd, scratch, scratch / "ensemble.log", max(60.0, ensemble_margin_s(budget)))
+    rc = run_child(cmd, scratch, scratch / "ensemble.log", max(60.0, ensemble_margin_s(budget)), what="the ensemble")
     phase("ensemble", t)
-    if rc != 0 or not out.is_file():
-        tail = log_tail(scratch / "ensemble.log")
-        summary["ensemble_error"] = error_line(tail)
-        log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}")
-        for r in good:      # then the first checkpoint's own answers are better than the fallback
-            own = scratch / f"{r['checkpoint']}.submission.json"
-            if own.is_file() and replace_if_valid(own, challenges, final, f"checkpoint {r['checkpoint']} alone"):
-                summary.update(used="predict", used_checkpoint=r["checkpoint"])
-                return
-        log("keeping the fallback")
-        return
-    if replace_if_valid(out, challenges, final, "the ensemble"):
+    if rc == 0 and out.is_file() and replace_if_valid(out, challenges, final, "the ensemble"):
         summary["used"] = "ensemble"
         log(f"ensembled {len(good)} of {len(entries)} checkpoints ({', '.join(r['checkpoint'] for r in good)}); "
             f"left out: {left_out}")
+        return
+    summary["ensemble_error"] = (error_line(log_tail(scratch / "ensemble.log")) if rc != 0 or not out.is_file()
+                                 else "its submission is unusable")
+    log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}")
+    for r in good:      # then the first checkpoint's own answers are better than the fallback
+        own = scratch / f"{r['checkpoint']}.submission.json"
+        if own.is_file() and replace_if_valid(own, challenges, final, f"checkpoint {r['checkpoint']} alone"):
+            summary.update(used="predict", used_checkpoint=r["checkpoint"])
+            return
+    log("keeping the fallback")
 
 
 def run_job(start: float | None = None) -> dict:
