@@ -179,7 +179,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     print(f"wrote {pkg.out}: dataset {pkg.dataset} ({len(pkg.wheels)} wheels + {what}), notebook {pkg.notebook}")
     for pc in pkg.checkpoints:
         p = pc.projection
-        head = f"{pc.prefix.rstrip('-')} {pc.source}: " if several else ""
+        head = f"{pc.name} {pc.source}: " if several else ""
         print(f"{head}model: {model_line(pc.config)}")
         print(f"{head}plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
               f"FLOP projection on 4x L4 {p['projected_total_h']} h"

@@ -74,6 +74,11 @@ class PackagedCheckpoint:
     share: float                                # of the budget
     steps: int | None
 
+    @property
+    def name(self) -> str:
+        """``ckpt_K``: its folder on Kaggle and its name in the log ("" when it is the only one)."""
+        return self.prefix.rstrip("-")
+
 
 @dataclass
 class Package:
@@ -87,10 +92,6 @@ class Package:
     @property
     def config(self) -> RunConfig:
         return self.checkpoints[0].config
-
-    @property
-    def projection(self) -> dict:
-        return self.checkpoints[0].projection
 
 
 def resolved_config(cfg: RunConfig, preset: str, time_budget_h: float | None) -> RunConfig:
@@ -189,7 +190,7 @@ def package(opts: PackageOptions) -> Package:
                    "projection_4xL4_from_flops": packed[0].projection}
         if several:
             payload["checkpoints"] = [
-                {"prefix": pc.prefix, "dir": pc.prefix.rstrip("-"), "source": str(pc.source), "share": round(pc.share, 6),
+                {"prefix": pc.prefix, "dir": pc.name, "source": str(pc.source), "share": round(pc.share, 6),
                  "weight": 1.0, "steps": pc.steps, "model": model_line(pc.config),
                  "projection_4xL4_from_flops": pc.projection} for pc in packed]
             payload["split"] = "explicit" if opts.split else "planned FLOPs"
@@ -200,7 +201,7 @@ def package(opts: PackageOptions) -> Package:
         if several:
             summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
                        f"{len(packed)} checkpoints, each predicting in its share of the budget, then ensembled: "
-                       + "; ".join(f"`{pc.prefix.rstrip('-')}` {model_line(pc.config)}, {pc.share:.0%}" for pc in packed)
+                       + "; ".join(f"`{pc.name}` {model_line(pc.config)}, {pc.share:.0%}" for pc in packed)
                        + ".")
         else:
             summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
@@ -230,7 +231,7 @@ def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[Pack
         logs = "`/kaggle/working/arc_trm/predict.log` holds predict's full output"
         source = f"`{packed[0].source}`"
     else:
-        rows = "\n".join(f"| `{pc.prefix.rstrip('-')}` | `{pc.source}` | {model_line(pc.config)} | {pc.share:.0%} | "
+        rows = "\n".join(f"| `{pc.name}` | `{pc.source}` | {model_line(pc.config)} | {pc.share:.0%} | "
                          f"{pc.projection['projected_total_h']} h |" for pc in packed)
         job = f"""- {len(packed)} checkpoints, one after the other, each predicting (TTT and inference) within its share of the
   time left and writing candidates; then `arc-trm ensemble` combines the candidate files that exist.
