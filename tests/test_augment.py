@@ -70,3 +70,16 @@ def test_plans_of_asymmetric_task_are_all_distinct():
     keys = {b"".join(apply_plan(g, int(a), b).tobytes() + bytes(apply_plan(g, int(a), b).shape) for g in grids)
             for a, b in zip(d, p)}
     assert len(keys) == 201
+
+
+def test_each_dihedral_id_is_the_reference_transform():
+    """Ids 0-7 are the TRM reference's `dihedral_transform` (np.rot90 / fliplr / flipud / transpose),
+    on every grid shape: trained embedding rows and imported plans depend on this numbering."""
+    reference = [lambda g: g, lambda g: np.rot90(g, 1), lambda g: np.rot90(g, 2), lambda g: np.rot90(g, 3),
+                 np.fliplr, np.flipud, lambda g: g.T, lambda g: np.fliplr(np.rot90(g, 1))]
+    rng = np.random.default_rng(0)
+    for h in range(1, 31, 3):
+        for w in range(1, 31, 4):
+            g = rng.integers(0, 10, size=(h, w)).astype(np.uint8)
+            for d, ref in enumerate(reference):
+                assert np.array_equal(dihedral(g, d), ref(g)), (h, w, d)
