@@ -163,7 +163,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
-    from arc_trm.kaggle.package import PackageOptions, model_line, package
+    from arc_trm.kaggle.package import PackageOptions, package
 
     checkpoints = [Path(c) for c in args.checkpoint or ["runs/smoke"]]
     opts = PackageOptions(checkpoints, Path(args.out), args.competition, args.owner, args.preset,
@@ -180,7 +180,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     for pc in pkg.checkpoints:
         p = pc.projection
         head = f"{pc.name} {pc.source}: " if several else ""
-        print(f"{head}model: {model_line(pc.config)}")
+        print(f"{head}model: {pc.config.model.describe()}")
         print(f"{head}plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
               f"FLOP projection on 4x L4 {p['projected_total_h']} h"
               + (f", {pc.share:.0%} of the {budget_h:.2f} h budget" if several else f" of a {budget_h:.2f} h budget"))
@@ -222,12 +222,9 @@ def _cmd_import_reference(args: argparse.Namespace) -> int:
 
     ck = import_reference(Path(args.step_file), Path(args.out), Path(args.config) if args.config else None,
                           Path(args.identifiers) if args.identifiers else None, args.set or [])
-    m = ck.cfg.model
     known = (f"{len(ck.puzzles.task_ids)} known tasks, {ck.puzzles.num_plans} embedding rows" if ck.puzzles.task_ids
              else "no identifiers: every task will be treated as unseen (rows start at the trained mean)")
-    print(f"wrote {ck.folder}: {m.recursion.upper()} {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, "
-          f"H{m.H_cycles} x L{m.L_cycles}, "
-          f"{m.halt_max_steps} halting steps; {known}")
+    print(f"wrote {ck.folder}: {ck.cfg.model.describe()}; {known}")
     return 0
 
 

@@ -47,6 +47,11 @@ class ModelConfig:
     mlp: Literal["swiglu", "conv_swiglu"] = "swiglu"
     conv_kernel: int = 2
 
+    def describe(self) -> str:
+        """One line a person reads: "TRM, 512 wide, 2 layers, swiglu, H3 x L6, 16 halting steps"."""
+        return (f"{self.recursion.upper()}, {self.hidden_size} wide, {self.num_layers} layers, {self.mlp}, "
+                f"H{self.H_cycles} x L{self.L_cycles}, {self.halt_max_steps} halting steps")
+
 
 # Model fields that set how the state is computed, not what the weights are: a trained model's
 # weights run under any of their values.

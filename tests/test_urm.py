@@ -90,7 +90,7 @@ def imported(tmp_path_factory):
 
 def test_import_of_a_urm_checkpoint_keeps_every_tensor_and_urm_config(imported):
     root, raw, _, r = imported
-    assert "URM 32 wide, 2 layers, conv_swiglu, H2 x L2, 3 halting steps" in r.stdout
+    assert "URM, 32 wide, 2 layers, conv_swiglu, H2 x L2, 3 halting steps" in r.stdout
     ck = checkpoint.load(root / "ck")
     m = ck.cfg.model
     assert (m.recursion, m.mlp, m.H_cycles, m.L_cycles, m.halt_max_steps, m.num_layers, m.puzzle_emb_len,

@@ -154,9 +154,9 @@ def package(opts: PackageOptions) -> Package:
     for pc, share in zip(packed, budget_shares([pc.planned_s for pc in packed], opts.split if several else None)):
         pc.share = share
     budget_s = packed[0].config.predict.time_budget_s
-    planned_h = sum(pc.planned_s for pc in packed) / 3600
-    if planned_h * 3600 > budget_s:
-        warnings.append(f"the FLOP projection ({round(planned_h, 2)} h on 4x L4"
+    planned_s = sum(pc.planned_s for pc in packed)
+    if planned_s > budget_s:
+        warnings.append(f"the FLOP projection ({planned_s / 3600:.2f} h on 4x L4"
                         + (f" for {len(packed)} checkpoints" if several else "")
                         + ") exceeds the budget: TTT and inference will be cut by the deadline")
 
@@ -191,7 +191,7 @@ def package(opts: PackageOptions) -> Package:
         if several:
             payload["checkpoints"] = [
                 {"prefix": pc.prefix, "dir": pc.name, "source": str(pc.source), "share": round(pc.share, 6),
-                 "weight": 1.0, "steps": pc.steps, "model": model_line(pc.config),
+                 "weight": 1.0, "steps": pc.steps, "model": pc.config.model.describe(),
                  "projection_4xL4_from_flops": pc.projection} for pc in packed]
             payload["split"] = "explicit" if opts.split else "planned FLOPs"
         (ds_tmp / PAYLOAD_MARKER).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
@@ -201,7 +201,7 @@ def package(opts: PackageOptions) -> Package:
         if several:
             summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
                        f"{len(packed)} checkpoints, each predicting in its share of the budget, then ensembled: "
-                       + "; ".join(f"`{pc.name}` {model_line(pc.config)}, {pc.share:.0%}" for pc in packed)
+                       + "; ".join(f"`{pc.name}` {pc.config.model.describe()}, {pc.share:.0%}" for pc in packed)
                        + ".")
         else:
             summary = (f"Payload: arc-trm {arc_trm.__version__}, time budget {budget_s / 3600:.2f} h, "
@@ -211,12 +211,6 @@ def package(opts: PackageOptions) -> Package:
         (nb_tmp / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
     write_bytes(out / "README.md", _readme(opts, ds_meta, k_meta, packed).encode())
     return Package(out, dataset, notebook_dir / nb_file, names, packed, warnings)
-
-
-def model_line(cfg: RunConfig) -> str:
-    m = cfg.model
-    return (f"{m.recursion.upper()}, {m.hidden_size} wide, {m.num_layers} layers, {m.mlp}, H{m.H_cycles} x "
-            f"L{m.L_cycles}, {m.halt_max_steps} halting steps")
 
 
 def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[PackagedCheckpoint]) -> str:
@@ -231,7 +225,7 @@ def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[Pack
         logs = "`/kaggle/working/arc_trm/predict.log` holds predict's full output"
         source = f"`{packed[0].source}`"
     else:
-        rows = "\n".join(f"| `{pc.name}` | `{pc.source}` | {model_line(pc.config)} | {pc.share:.0%} | "
+        rows = "\n".join(f"| `{pc.name}` | `{pc.source}` | {pc.config.model.describe()} | {pc.share:.0%} | "
                          f"{pc.projection['projected_total_h']} h |" for pc in packed)
         job = f"""- {len(packed)} checkpoints, one after the other, each predicting (TTT and inference) within its share of the
   time left and writing candidates; then `arc-trm ensemble` combines the candidate files that exist.
