@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from arc_trm.errors import ArcTrmError, Interrupted
+from arc_trm.paths import check_io, place
 
 
 def _err(verb: str, msg: str) -> None:
@@ -27,7 +28,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     ds = ingest(args.tasks or [], args.test_tasks or [], Path(args.out), args.augmentations, args.seed,
                 args.synthetic_tasks, args.synthetic_test_tasks, canvas=args.canvas,
-                synthetic_families=args.synthetic_family, pool_pairs=args.pool_pairs, pool_puzzles=args.pool_puzzles)
+                synthetic_families=args.synthetic_family, pool_pairs=args.pool_pairs, pool_puzzles=args.pool_puzzles,
+                exclude_overlap=args.exclude_overlap or [], on_warning=lambda w: _err("ingest", f"warning: {w}"))
     m, src = ds.manifest, ds.manifest["sources"]
     pooled = (f"; {src['pool_puzzles_made']} puzzles of {src['pool_pairs']} pairs from {src['pools']} example pools"
               if src.get("pools") else "")
@@ -41,14 +43,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from arc_trm.config import load_config, preset_kind
+    from arc_trm.config import load_config, preset_kind, set_fields
     from arc_trm.train.run import train
 
-    kind = preset_kind(args.preset)
+    kind = preset_kind(args.preset, "run")
     if kind != "run":
         raise ArcTrmError(f"is a {kind} preset; train takes a run preset ({', '.join(_presets('run'))})",
                           source=args.preset)
     cfg = load_config(args.preset, args.set or [], model=args.model)
+    if args.exclude_overlap:
+        set_fields(cfg, {"data.exclude_overlap": cfg.data.exclude_overlap + args.exclude_overlap})
     if args.log_with:
         import importlib.util
         module = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}[args.log_with]
@@ -60,8 +64,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     log_with=args.log_with, init_from=Path(args.init_from) if args.init_from else None)
     if summary["signal"]:
         return 128 + summary["signal"]
-    print(f"arc-trm train: {summary['steps']} steps; best pass@2 {summary['best_pass@2']:.3f}; "
-          f"checkpoint {summary['checkpoint']}; curves {summary['plot']}")
+    best = f"best pass@2 {summary['best_pass@2']:.3f}" if summary["best_pass@2"] >= 0 else "no evaluation"
+    print(f"arc-trm train: {summary['steps']} steps; {best}; checkpoint {summary['checkpoint']}; "
+          f"curves {summary['plot']}")
+    if summary.get("limit_note"):
+        print(f"arc-trm train: {summary['limit_note']}")
     return 0
 
 
@@ -78,7 +85,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
     for w in res.warnings:
         _err("predict", f"warning: {w}")
-    print(f"wrote {res.path} ({len(res.submission)} tasks, {len(res.fallback_tasks)} answered by fallback) in "
+    partial = (f"; {res.partial_inputs} test inputs voted on fewer views than planned (the time budget)"
+               if res.partial_inputs else "")
+    print(f"wrote {res.path} ({len(res.submission)} tasks, {len(res.fallback_tasks)} answered by fallback{partial}) in "
           f"{t.get('total_s', 0):.1f}s: TTT steps {steps} ({t.get('ttt_s', 0):.1f}s), "
           f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
     if res.score is not None:
@@ -88,11 +97,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for w in res.score.warnings():
             _err("predict", f"warning: {w}")
         print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
+        print(res.score.summary())
     return 0
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from arc_trm.data.tasks import answers_of, load_spec, read_solutions
+    from arc_trm.data.tasks import answers_of, load_spec, read_solutions, spec_places
     from arc_trm.infer.candidates import read_candidates
     from arc_trm.infer.ensemble import ensemble_submission, own_attempts
     from arc_trm.infer.score import score_submission
@@ -101,6 +111,8 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_output_path(out)
+    inputs = [place("CANDIDATES", f) for f in args.files] + (spec_places("--tasks", args.tasks) if args.tasks else [])
+    check_io(inputs + ([place("--solutions", args.solutions)] if args.solutions else []), [place("--out", out)])
     files = [(f, read_candidates(Path(f))[1]) for f in args.files]
     report = load_spec(args.tasks, solutions=False) if args.tasks else None
     res = ensemble_submission(files, args.weights or [1.0] * len(files), report, args.tasks or "")
@@ -119,26 +131,82 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from arc_trm.data.tasks import answers_of, load_spec, read_solutions
+    from arc_trm.data.tasks import answers_of, inputs_of, load_spec, read_solutions
     from arc_trm.infer.score import score_submission
     from arc_trm.infer.submission import read
 
     sub = read(Path(args.submission))
     spec = args.solutions
+    tasks = None
     if Path(spec).is_file() and "solutions" in Path(spec).name:
         sols = read_solutions(Path(spec))
+        beside = Path(spec).with_name(Path(spec).name.replace("solutions", "challenges"))
+        if beside.is_file():          # the test inputs, to count the entries that are only the input
+            tasks = load_spec(str(beside), solutions=False).tasks
     else:
-        sols = answers_of(spec, load_spec(spec, solutions=False).tasks)
+        tasks = load_spec(spec, solutions=False).tasks
+        sols = answers_of(spec, tasks)
         if not sols:
             raise ArcTrmError("holds no answers to score against (pass a *_solutions.json, or tasks with "
                               "their test outputs)", source=spec)
-    res = score_submission(sub, sols)
+    res = score_submission(sub, sols, inputs_of(tasks) if tasks is not None else None)
     if args.detail:
         for task_id, s in sorted(res.per_task.items()):
             print(f"{task_id}\t{s:.3f}")
     for w in res.warnings():
         _err("score", f"warning: {w}")
     print(f"pass@2 {res.score:.4f} over {res.tasks} tasks")
+    print(res.summary())
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from arc_trm.data.tasks import answers_of, load_spec, read_solutions, spec_places
+    from arc_trm.infer.candidates import read_candidates
+    from arc_trm.infer.report import Entry, RunSection, build_report, write_report
+    from arc_trm.infer.submission import read
+    from arc_trm.model import checkpoint
+    from arc_trm.solve.predict import check_output_path, overlap_with_training
+    from arc_trm.train.metrics import plot_curves, read_log
+
+    out = Path(args.out)
+    check_output_path(out)
+    named = [place("SUBMISSION", f) for f in args.submissions] + [place("--candidates", c) for c in args.candidates or []]
+    named += spec_places("--tasks", args.tasks) + ([place("--solutions", args.solutions)] if args.solutions else [])
+    named += [place("--run", args.run, whole=True)] if args.run else []
+    check_io(named, [place("--out", out)])
+    if args.candidates and len(args.candidates) != len(args.submissions):
+        raise ArcTrmError(f"{len(args.candidates)} candidate files for {len(args.submissions)} submissions; give one "
+                          "per submission, in the same order")
+    report = load_spec(args.tasks, solutions=False)
+    answers = read_solutions(Path(args.solutions)) if args.solutions else answers_of(args.tasks, report.tasks)
+    if not answers:
+        raise ArcTrmError("holds no answers to report against (pass --solutions, or tasks with their test outputs)",
+                          source=args.tasks)
+    stems = [Path(f).stem for f in args.submissions]
+    names = stems if len(set(stems)) == len(stems) else [str(f) for f in args.submissions]
+    entries = [Entry(n, read(Path(f)), read_candidates(Path(c))[1] if args.candidates else None)
+               for n, f, c in zip(names, args.submissions, args.candidates or [None] * len(names))]
+    run = overlap = None
+    trained = args.checkpoint or (str(checkpoint.resolve(Path(args.run))) if args.run else None)
+    if trained:
+        ck = checkpoint.load(Path(trained))
+        overlap = overlap_with_training(ck, report.tasks, answers)
+        if overlap is None:
+            _err("report", f"warning: {ck.folder} does not record what it trained on; no overlap marks")
+    if args.run:
+        run_dir = Path(args.run)
+        png = run_dir / "curves.png"
+        if (run_dir / "metrics.jsonl").is_file():
+            plot_curves(run_dir / "metrics.jsonl", png)
+        evals = [r for r in read_log(run_dir / "metrics.jsonl") if r.get("kind") == "eval"]
+        run = RunSection(str(run_dir), png.read_bytes() if png.is_file() else None, evals)
+    page = build_report(entries, report.tasks, answers, args.tasks, overlap, run, trained or "")
+    write_report(out, page)
+    for e in entries:
+        print(f"pass@2 {e.score.score:.4f} over {e.score.tasks} tasks  {e.name}")
+        print(f"  {e.score.summary()}")
+    print(f"wrote {out} ({len(report.tasks)} tasks, {len(entries)} submission(s))")
     return 0
 
 
@@ -148,15 +216,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     run = Path(args.run)
     if not (run / "metrics.jsonl").is_file():
         raise ArcTrmError("no metrics.jsonl: pass a training run folder", source=str(run))
-    path = plot_curves(run / "metrics.jsonl", Path(args.out) if args.out else run / "curves.png",
-                       warn=lambda w: _err("plot", f"warning: {w}"))
+    out = Path(args.out) if args.out else run / "curves.png"
+    check_io([place("RUN", run / "metrics.jsonl")], [place("--out", out)])
+    path = plot_curves(run / "metrics.jsonl", out, warn=lambda w: _err("plot", f"warning: {w}"))
     print(f"wrote {path}" if path else "nothing to plot yet")
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from arc_trm.data.tasks import spec_places
     from arc_trm.infer.show import show
 
+    check_io(spec_places("--tasks", args.tasks) + ([place("--submission", args.submission)] if args.submission else []),
+             [place("--out", args.out)])
     path = show(args.tasks, args.task_id, Path(args.out), Path(args.submission) if args.submission else None)
     print(f"wrote {path}")
     return 0
@@ -191,10 +263,14 @@ def _cmd_package(args: argparse.Namespace) -> int:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from arc_trm.data.tasks import spec_places
     from arc_trm.kaggle.rehearse import rehearse, verdict
 
+    if args.root:
+        check_io([place("--package", args.package, whole=True)] + spec_places("--tasks", args.tasks),
+                 [place("--root", args.root)])
     res = rehearse(Path(args.package), args.tasks, args.budget, args.processes,
-                   Path(args.root) if args.root else None)
+                   Path(args.root) if args.root else None, slow=args.slowdown)
     used = res.summary.get("used", "?")
     print(f"rehearsal in {res.root}: notebook exit {res.returncode}; submission from {used} "
           f"({len(res.submission)} tasks)")
@@ -220,8 +296,13 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
 def _cmd_import_reference(args: argparse.Namespace) -> int:
     from arc_trm.model.reference import import_reference
 
+    named = [("STEP_FILE", args.step_file), ("--config", args.config), ("--identifiers", args.identifiers)]
+    check_io([place(flag, p) for flag, p in named if p], [place("--out", args.out)])
+    notes: list[str] = []
     ck = import_reference(Path(args.step_file), Path(args.out), Path(args.config) if args.config else None,
-                          Path(args.identifiers) if args.identifiers else None, args.set or [])
+                          Path(args.identifiers) if args.identifiers else None, args.set or [], notes)
+    for n in notes:
+        print(f"arc-trm import-reference: {n}")
     known = (f"{len(ck.puzzles.task_ids)} known tasks, {ck.puzzles.num_plans} embedding rows" if ck.puzzles.task_ids
              else "no identifiers: every task will be treated as unseen (rows start at the trained mean)")
     print(f"wrote {ck.folder}: {ck.cfg.model.describe()}; {known}")
@@ -238,8 +319,19 @@ def _presets(kind: str) -> list[str]:
     return preset_names(kind)
 
 
+class _Defaults(argparse.HelpFormatter):
+    """Each option's default after its help, once: not where the help names it already, nor for options
+    without one (None, a flag that is off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _Defaults
     p = argparse.ArgumentParser(
         prog="arc-trm", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Tiny Recursive Model pipeline for ARC-AGI: ingest → train → predict → package.",
@@ -255,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training tasks: bundled name (arc1-train, conceptarc, ...), challenges JSON or task folder")
     ing.add_argument("--test-tasks", action="append", metavar="SPEC",
                      help="tasks whose demos join training and whose test inputs get predicted")
-    ing.add_argument("--augmentations", type=int, default=1000)
-    ing.add_argument("--seed", type=int, default=0)
+    ing.add_argument("--augmentations", type=int, default=1000,
+                     help="augmented copies per task (dihedral x colour permutation), each its own embedding row")
+    ing.add_argument("--seed", type=int, default=0, help="seed of the augmentation plans and pool cuts")
     ing.add_argument("--synthetic-tasks", type=int, default=0, help="add N generated training tasks")
     ing.add_argument("--synthetic-test-tasks", type=int, default=0, help="add N generated test tasks")
     ing.add_argument("--synthetic-family", action="append", metavar="NAME",
@@ -266,7 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="example pools (files of input/output pairs, e.g. RE-ARC) become puzzles of N pairs")
     ing.add_argument("--pool-puzzles", type=int, default=0, metavar="N",
                      help="at most N puzzles per pool (0: as many as the pool fills)")
-    ing.add_argument("--out", required=True, metavar="DIR")
+    ing.add_argument("--exclude-overlap", action="append", metavar="SPEC",
+                     help="leave out training tasks that hold test pairs, test inputs or demonstrations of these "
+                          "tasks, compared by content (e.g. arc1-eval when training on arc2-train)")
+    ing.add_argument("--out", required=True, metavar="DIR",
+                     help="dataset folder to write: new, empty, or a dataset folder arc-trm wrote")
     ing.set_defaults(func=_cmd_ingest)
 
     tr = sub.add_parser("train", help="train a TRM (default: the CPU smoke preset on generated tasks)",
@@ -281,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-from", metavar="CHECKPOINT",
                     help="start from a checkpoint's weights and known embedding rows (fresh optimizer)")
     tr.add_argument("--fresh", action="store_true", help="delete the run folder's previous run and start over")
+    tr.add_argument("--exclude-overlap", action="append", metavar="SPEC",
+                    help="leave out training tasks that hold anything of these tasks (data.exclude_overlap)")
     tr.add_argument("--log-with", choices=["tensorboard", "wandb"], help="also log to this tracker")
     tr.set_defaults(func=_cmd_train)
 
@@ -316,6 +415,20 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--solutions", metavar="JSON", help="answers to score each file and the ensemble against")
     en.set_defaults(func=_cmd_ensemble)
 
+    rp = sub.add_parser("report", formatter_class=fmt,
+                        help="one self-contained HTML page of an evaluation: scores, breakdowns, every task's attempts")
+    rp.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submission files to report side by side")
+    rp.add_argument("--tasks", required=True, metavar="SPEC", help="the tasks they answer (with their answers, or "
+                    "--solutions)")
+    rp.add_argument("--solutions", metavar="JSON", help="answers (default: the tasks' own, or the solutions beside them)")
+    rp.add_argument("--candidates", action="append", metavar="FILE",
+                    help="each submission's candidate file (predict --candidates), in order: vote shares and oracle top-k")
+    rp.add_argument("--checkpoint", metavar="DIR", help="mark the tasks whose answer this checkpoint trained on")
+    rp.add_argument("--run", metavar="RUN", help="a training run folder: its curves and last evaluation, and the "
+                    "overlap marks of its checkpoint")
+    rp.add_argument("--out", default="report.html", help="the HTML file to write")
+    rp.set_defaults(func=_cmd_report)
+
     pl = sub.add_parser("plot", help="training curves of a run (also while it trains)", formatter_class=fmt)
     pl.add_argument("run", help="run folder with metrics.jsonl")
     pl.add_argument("--out", help="PNG path (default RUN/curves.png)")
@@ -335,17 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: runs/smoke)")
     pk.add_argument("--split", type=float, nargs="+", metavar="SHARE",
                     help="the checkpoints' shares of the budget, e.g. 2 1 (default: by planned FLOPs)")
-    pk.add_argument("--out", default="submission")
+    pk.add_argument("--out", default="submission", metavar="DIR",
+                    help="where dataset/, notebook/ and README.md are written")
     pk.add_argument("--competition", required=True, metavar="SLUG",
                     help="the Kaggle competition to attach; known ARC-AGI-2 tracks: "
                          + ", ".join(f"{slug} ({what})" for slug, what in _competitions().items()))
-    pk.add_argument("--owner", required=True, metavar="KAGGLE_USER")
+    pk.add_argument("--owner", required=True, metavar="KAGGLE_USER", help="your Kaggle user name (owns the dataset "
+                    "and the notebook)")
     pk.add_argument("--preset", default="kaggle-l4x4", help="predict preset whose [ttt] and [predict] go on the checkpoint")
     pk.add_argument("--time-budget", type=float, metavar="HOURS", help="job budget (default: the preset's)")
     pk.add_argument("--placeholder-budget", type=float, metavar="HOURS",
                     help="budget of the unscored public run over the placeholder tasks (saves GPU quota)")
-    pk.add_argument("--dataset-slug", help="default arc-trm-payload")
-    pk.add_argument("--machine-shape", default="NvidiaL4X4")
+    pk.add_argument("--dataset-slug", help="the Kaggle dataset's name (default: arc-trm-payload)")
+    pk.add_argument("--machine-shape", default="NvidiaL4X4", help="the notebook's Kaggle accelerator")
     pk.add_argument("--wheelhouse", action="append", metavar="DIR", help="folder of wheels to take first")
     pk.add_argument("--offline", action="store_true", help="take dependency wheels only from --wheelhouse")
     pk.set_defaults(func=_cmd_package)
@@ -357,12 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
     rh.add_argument("--budget", type=float, metavar="SECONDS", help="the job's budget (default: the package's)")
     rh.add_argument("--processes", type=int, default=1, help="predict processes (on a CPU machine: gloo processes)")
     rh.add_argument("--root", metavar="DIR", help="keep the fake /kaggle, the venv and the logs here (default: a temp dir)")
+    rh.add_argument("--slowdown", metavar="FACTOR[@SECONDS]",
+                    help="a machine slower than planned: every model step of predict FACTOR times slower, from "
+                         "SECONDS after it starts (e.g. 3, or 2@30)")
     rh.set_defaults(func=_cmd_rehearse)
 
     ir = sub.add_parser("import-reference", formatter_class=fmt,
-                        help="a TRM or URM reference checkpoint (step_N) → an arc-trm checkpoint folder")
-    ir.add_argument("step_file", help="the reference's torch.save of its model state dict")
-    ir.add_argument("--config", metavar="YAML", help="the run's all_config.yaml (default: shapes + ARC defaults)")
+                        help="a TRM or URM reference checkpoint (step_N, step_N.pt) → an arc-trm checkpoint folder")
+    ir.add_argument("step_file", help="the reference's torch.save of its model state dict, or a training "
+                    "checkpoint holding one (URM's step_N.pt)")
+    ir.add_argument("--config", metavar="YAML", help="the run's all_config.yaml or config.yaml (default: the one "
+                    "beside the checkpoint, else its tensor shapes and the published ARC settings)")
     ir.add_argument("--identifiers", metavar="JSON",
                     help="the training dataset's identifiers.json: keeps every known task's rows")
     ir.add_argument("--out", required=True, metavar="DIR", help="new checkpoint folder")

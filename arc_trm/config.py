@@ -8,6 +8,8 @@ dataclass defaults below, which are the paper's ARC recipe.
 """
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,21 +19,38 @@ from typing import Any, Literal, get_args, get_type_hints
 from arc_trm.errors import ArcTrmError
 
 
+def _rule(check, text: str) -> dict:
+    """A field's valid range, checked wherever a value enters (preset, ``--set``, a checkpoint's config)."""
+    return {"rule": (check, text)}
+
+
+AT_LEAST_1 = _rule(lambda v: v >= 1, "at least 1")
+AT_LEAST_0 = _rule(lambda v: v >= 0, "0 or more")
+POSITIVE = _rule(lambda v: v > 0, "greater than 0")
+FRACTION = _rule(lambda v: 0 <= v <= 1, "between 0 and 1")
+BETA = _rule(lambda v: 0 <= v < 1, "at least 0 and below 1")
+CANVAS_SIDE = _rule(lambda v: 1 <= v <= 30, "between 1 and 30 (ARC grids are at most 30x30)")
+
+
+def _f(default, rule: dict, factory=None):
+    return field(default_factory=factory, metadata=rule) if factory else field(default=default, metadata=rule)
+
+
 @dataclass
 class ModelConfig:
-    hidden_size: int = 512
-    num_heads: int = 8
-    num_layers: int = 2
-    expansion: float = 4.0
-    H_cycles: int = 3
-    L_cycles: int = 4
-    halt_max_steps: int = 16
-    halt_exploration_prob: float = 0.1
-    puzzle_emb_len: int = 16
+    hidden_size: int = _f(512, AT_LEAST_1)
+    num_heads: int = _f(8, AT_LEAST_1)
+    num_layers: int = _f(2, AT_LEAST_1)
+    expansion: float = _f(4.0, POSITIVE)
+    H_cycles: int = _f(3, AT_LEAST_1)
+    L_cycles: int = _f(4, AT_LEAST_1)
+    halt_max_steps: int = _f(16, AT_LEAST_1)
+    halt_exploration_prob: float = _f(0.1, FRACTION)
+    puzzle_emb_len: int = _f(16, AT_LEAST_1)
     pos_encoding: Literal["rope", "learned", "none"] = "rope"
     mlp_t: bool = False                       # attention-free token mixer (fixed-size grids)
-    rms_norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
+    rms_norm_eps: float = _f(1e-5, POSITIVE)
+    rope_theta: float = _f(10000.0, POSITIVE)
     loss: Literal["stablemax", "softmax"] = "stablemax"
     # dtype of the residual stream and of the carried z_H / z_L. "bfloat16" is the TRM reference's
     # forward_dtype: the activations kept for the backward pass take half the memory and the
@@ -43,14 +62,36 @@ class ModelConfig:
     # arXiv 2512.14693). Independent of it, the channel MLP: "swiglu" or "conv_swiglu" (URM's short
     # depthwise convolution over the tokens between the gate and the down projection, kernel
     # conv_kernel, its weights and computation in bf16 as in URM's code).
-    recursion: Literal["trm", "urm"] = "trm"
+    # or "hrm" (the Hierarchical Reasoning Model, arXiv 2506.21734, as the TRM repository measured it):
+    # a low-level module of num_layers blocks and a high-level module of h_layers blocks of its own,
+    # H_cycles x L_cycles updates per ACT step of which only the last of each carries gradient.
+    recursion: Literal["trm", "urm", "hrm"] = "trm"
     mlp: Literal["swiglu", "conv_swiglu"] = "swiglu"
-    conv_kernel: int = 2
+    conv_kernel: int = _f(2, AT_LEAST_1)
+    h_layers: int = _f(0, AT_LEAST_0)         # HRM's high-level module (unused by TRM and URM)
+    # The halting rule, as the references name it: True (TRM's and URM's) halts when the halt logit is
+    # positive; False (HRM's Q-learning) halts when it exceeds the "continue" logit, which learns a
+    # bootstrapped target from one more forward pass without gradient.
+    no_ACT_continue: bool = True
 
     def describe(self) -> str:
         """One line a person reads: "TRM, 512 wide, 2 layers, swiglu, H3 x L6, 16 halting steps"."""
-        return (f"{self.recursion.upper()}, {self.hidden_size} wide, {self.num_layers} layers, {self.mlp}, "
+        layers = (f"{self.h_layers} + {self.num_layers} layers (H + L)" if self.recursion == "hrm"
+                  else f"{self.num_layers} layers")
+        return (f"{self.recursion.upper()}, {self.hidden_size} wide, {layers}, {self.mlp}, "
                 f"H{self.H_cycles} x L{self.L_cycles}, {self.halt_max_steps} halting steps")
+
+    def problems(self) -> list[str]:
+        """Rules between fields (each field's own range is checked as it is set)."""
+        out = []
+        if not self.mlp_t and self.hidden_size % self.num_heads:
+            out.append(f"model.num_heads = {self.num_heads}: must divide model.hidden_size ({self.hidden_size})")
+        elif not self.mlp_t and self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
+            out.append(f"model.num_heads = {self.num_heads}: the rotary embedding needs an even head width, and "
+                       f"{self.hidden_size} / {self.num_heads} = {self.hidden_size // self.num_heads}")
+        if self.recursion == "hrm" and self.h_layers < 1:
+            out.append("model.h_layers = 0: an HRM needs a high-level module of at least 1 block (hrm-paper: 4)")
+        return out
 
 
 # Model fields that set how the state is computed, not what the weights are: a trained model's
@@ -62,34 +103,43 @@ NUMERICS_FIELDS = ("stream_dtype",)
 class DataConfig:
     tasks: list[str] = field(default_factory=lambda: ["arc1-train", "conceptarc"])
     test_tasks: list[str] = field(default_factory=lambda: ["arc1-eval"])
-    augmentations: int = 1000
-    seed: int = 0
-    synthetic_tasks: int = 0                  # >0: add this many generated tasks (demo runs)
-    synthetic_test_tasks: int = 0
+    augmentations: int = _f(1000, AT_LEAST_0)
+    seed: int = _f(0, AT_LEAST_0)
+    synthetic_tasks: int = _f(0, AT_LEAST_0)                  # >0: add this many generated tasks (demo runs)
+    synthetic_test_tasks: int = _f(0, AT_LEAST_0)
     synthetic_families: list[str] = field(default_factory=list)  # empty = every rule family
-    canvas: int = 30                          # 30 = the paper; smaller canvases for CPU demos
+    canvas: int = _f(30, CANVAS_SIDE)         # 30 = the paper; smaller canvases for CPU demos
     # Example pools among the tasks (files of input/output pairs, e.g. RE-ARC) are cut into
     # puzzles of pool_pairs pairs, at most pool_puzzles per pool (0: as many as a pool fills).
-    pool_pairs: int = 8
-    pool_puzzles: int = 0
+    pool_pairs: int = _f(8, _rule(lambda v: v >= 2, "at least 2 (demonstrations and a test pair)"))
+    pool_puzzles: int = _f(0, AT_LEAST_0)
     # Where a training example sits in the canvas. "fixed" (the reference): one offset per
     # (seed, augmented copy, example), and one example of every copy at (0, 0), where every
     # prediction is made; "per_draw": a fresh offset on every draw; "none": always (0, 0).
     translation: Literal["fixed", "per_draw", "none"] = "fixed"
+    # task specs whose tasks must not be seen in training: a training task holding one of their test
+    # pairs, test inputs or demonstrations (compared by content) is left out (arc_trm/data/overlap.py)
+    exclude_overlap: list[str] = field(default_factory=list)
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-4
-    lr_warmup_steps: int = 2000
-    lr_min_ratio: float = 1.0                 # TRM ARC runs keep the LR flat after warmup
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    puzzle_emb_lr: float = 1e-2
-    puzzle_emb_weight_decay: float = 0.1
+    lr: float = _f(1e-4, AT_LEAST_0)
+    lr_warmup_steps: int = _f(2000, AT_LEAST_0)
+    lr_min_ratio: float = _f(1.0, FRACTION)    # TRM ARC runs keep the LR flat after warmup
+    weight_decay: float = _f(0.1, AT_LEAST_0)
+    beta1: float = _f(0.9, BETA)
+    beta2: float = _f(0.95, BETA)
+    puzzle_emb_lr: float = _f(1e-2, AT_LEAST_0)
+    puzzle_emb_weight_decay: float = _f(0.1, AT_LEAST_0)
     ema: bool = True
-    ema_rate: float = 0.999
+    ema_rate: float = _f(0.999, FRACTION)
+    # how the shadow moves (arc_trm/model/ema.py): "lerp" (arc-trm's), "reference" (TRM's and URM's code,
+    # to the last bit: a bf16 parameter's shadow in bf16), "float32" (every shadow in float32)
+    ema_update: Literal["lerp", "reference", "float32"] = "lerp"
+    # the first optimizer step's learning rate in warmup: "one_step" (TRM: step k runs at (k+1)/warmup of
+    # the lr) or "zero" (URM's code, whose step counter advances after the update: k/warmup, so 0 first)
+    warmup_start: Literal["one_step", "zero"] = "one_step"
     # "adam_atan2" (TRM's) or "muon" (URM's ARC-AGI-2 recipe: every 2-D dense weight through Muon,
     # the rest through AdamW with these betas and weight decay; see arc_trm/model/muon.py).
     dense: Literal["adam_atan2", "muon"] = "adam_atan2"
@@ -97,19 +147,22 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    global_batch_size: int = 768
-    micro_batch_size: int = 0                 # per process; 0 = global batch / processes (no accumulation)
-    epochs: int = 100000                      # passes over the demonstration pairs
-    max_steps: int = 0                        # >0 caps the step count
-    time_limit_s: float = 0.0                 # >0 stops (with eval + checkpoint) after this long
-    eval_interval_epochs: int = 10000         # 0: evaluate only at the end
-    eval_interval_steps: int = 0              # >0 overrides the epoch interval
-    max_eval_views: int = 0                   # per test input; 0 = every augmented copy
-    save_every_steps: int = 1000
+    global_batch_size: int = _f(768, AT_LEAST_1)
+    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = global batch / processes (no accumulation)
+    epochs: int = _f(100000, AT_LEAST_1)          # passes over the demonstration pairs
+    max_steps: int = _f(0, AT_LEAST_0)            # >0 caps the step count
+    time_limit_s: float = _f(0.0, AT_LEAST_0)     # >0 stops (with eval + checkpoint) after this long
+    eval_interval_epochs: int = _f(10000, AT_LEAST_0)   # 0: evaluate only at the end
+    eval_interval_steps: int = _f(0, AT_LEAST_0)        # >0 overrides the epoch interval
+    max_eval_views: int = _f(0, AT_LEAST_0)       # per test input; 0 = every augmented copy
+    # one in-training evaluation stops after this long, voting over the views that finished (0: no bound
+    # of its own; in a run with time_limit_s, a tenth of that, at least 30 s)
+    eval_time_limit_s: float = _f(0.0, AT_LEAST_0)
+    save_every_steps: int = _f(1000, AT_LEAST_1)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     compile: Literal["auto", True, False] = "auto"   # auto: compiled on CUDA, eager on CPU
-    seed: int = 0
-    log_every_steps: int = 10
+    seed: int = _f(0, AT_LEAST_0)
+    log_every_steps: int = _f(10, AT_LEAST_1)
 
 
 def _ttt_optim() -> OptimConfig:
@@ -120,11 +173,11 @@ def _ttt_optim() -> OptimConfig:
 @dataclass
 class TTTConfig:
     mode: Literal["off", "embeddings", "embeddings_then_full", "full"] = "embeddings_then_full"
-    augmentations: int = 100
-    embedding_steps: int = 200
-    full_steps: int = 200
-    global_batch_size: int = 64
-    micro_batch_size: int = 0                 # per process; 0 = no accumulation
+    augmentations: int = _f(100, AT_LEAST_0)
+    embedding_steps: int = _f(200, AT_LEAST_0)
+    full_steps: int = _f(200, AT_LEAST_0)
+    global_batch_size: int = _f(64, AT_LEAST_1)
+    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = no accumulation
     optim: OptimConfig = field(default_factory=_ttt_optim)
 
     def phases(self) -> list[tuple[str, int]]:
@@ -138,12 +191,15 @@ class TTTConfig:
 @dataclass
 class PredictConfig:
     strategy: Literal["vote", "poe", "vote+poe"] = "vote"
-    views_per_input: int = 0                  # 0 = every augmented copy of the test input
-    batch_size: int = 64                      # per process
-    time_budget_s: float = 0.0                # 0 = no budget
+    views_per_input: int = _f(0, AT_LEAST_0)      # 0 = every augmented copy of the test input
+    batch_size: int = _f(64, AT_LEAST_1)          # per process
+    time_budget_s: float = _f(0.0, AT_LEAST_0)    # 0 = no budget
     use_ema: bool = True                      # predict with the EMA weights when the checkpoint has them
     halt_early: bool = False                  # True: freeze each answer at its first confident halt
-    candidates: int = 10                      # ranked candidates per test input in `predict --candidates`
+    candidates: int = _f(10, AT_LEAST_1)          # ranked candidates per test input in `predict --candidates`
+    # during inference, the submission (and candidates) are rewritten from the votes so far at most this
+    # often, so even a kill -9 keeps the answers of all but the last interval (0: only at the end)
+    save_every_s: float = _f(60.0, AT_LEAST_0)
 
 
 @dataclass
@@ -163,10 +219,23 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         """A config saved by ``to_dict`` (also by older arc-trm versions: retired fields are
-        dropped, moved ones moved)."""
+        dropped, moved ones moved), checked like a preset."""
+        if not isinstance(d, dict):
+            raise ArcTrmError(f"a config must be a table of settings, got {type(d).__name__}")
         cfg = cls()
         _merge(cfg, _upgrade(d), "")
-        return cfg
+        return check(cfg)
+
+    def problems(self) -> list[str]:
+        return self.model.problems()
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Refuse, in one line, a config whose fields do not go together (a width the heads do not divide)."""
+    problems = cfg.problems()
+    if problems:
+        raise ArcTrmError("; ".join(problems))
+    return cfg
 
 
 # Fields older checkpoints carry: (table, field) → None (retired) or the new place under that table.
@@ -191,7 +260,22 @@ def _literal_ok(value: Any, allowed: tuple) -> bool:
     return any(type(value) is type(a) and value == a for a in allowed)
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
+# Whole numbers beyond this are no count, step or seed anyone means (and overflow numpy's int64).
+MAX_INT = 2 ** 53
+
+
+def _coerce(value: Any, hint: Any, where: str, rule=None) -> Any:
+    value = _typed(value, hint, where)
+    if hint is int and abs(value) > MAX_INT:
+        raise ArcTrmError(f"{where} = {value}: too large (at most 2^53)")
+    if hint is float and not math.isfinite(value):
+        raise ArcTrmError(f"{where} = {value}: must be a finite number")
+    if rule is not None and not rule[0](value):
+        raise ArcTrmError(f"{where} = {value!r}: must be {rule[1]}")
+    return value
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
     origin = getattr(hint, "__origin__", None)
     if origin is Literal:
         if not _literal_ok(value, get_args(hint)):
@@ -206,13 +290,15 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is str and isinstance(value, str):
         return value
-    if origin is list and isinstance(value, list):
+    if origin is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise ArcTrmError(f"{where} expects {getattr(hint, '__name__', hint)}, got {value!r}")
+    kind = "a list of strings" if origin is list else getattr(hint, "__name__", hint)
+    raise ArcTrmError(f"{where} expects {kind}, got {value!r}")
 
 
 def _merge(obj: Any, values: dict, prefix: str) -> None:
     hints = get_type_hints(type(obj))
+    rules = {f.name: f.metadata.get("rule") for f in dataclasses.fields(obj)}
     for key, value in values.items():
         where = f"{prefix}{key}"
         if key not in hints:
@@ -223,7 +309,7 @@ def _merge(obj: Any, values: dict, prefix: str) -> None:
                 raise ArcTrmError(f"'{where}' is a table of settings")
             _merge(current, value, where + ".")
         else:
-            setattr(obj, key, _coerce(value, hints[key], where))
+            setattr(obj, key, _coerce(value, hints[key], where, rules[key]))
 
 
 def _nest(fields: dict[str, Any]) -> dict:
@@ -232,8 +318,13 @@ def _nest(fields: dict[str, Any]) -> dict:
     for dotted, value in fields.items():
         *parents, leaf = dotted.split(".")
         node = out
-        for p in parents:
+        for k, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ArcTrmError(f"'{'.'.join(parents[:k + 1])}' is a table of settings; set its fields, "
+                                  f"such as {dotted}")
+        if isinstance(node.get(leaf), dict):
+            raise ArcTrmError(f"'{dotted}' is a table of settings; set its fields, such as {dotted}.FIELD")
         node[leaf] = value
     return out
 
@@ -242,7 +333,7 @@ def set_fields(cfg: RunConfig, fields: dict[str, Any]) -> RunConfig:
     """Set fields by dotted name with Python values, checked like a preset: unknown names, wrong
     types and values outside a field's choices raise :class:`ArcTrmError`."""
     _merge(cfg, _nest(fields), "")
-    return cfg
+    return check(cfg)
 
 
 def preset_names(kind: str | None = None) -> list[str]:
@@ -251,24 +342,39 @@ def preset_names(kind: str | None = None) -> list[str]:
     return [n for n in names if kind is None or preset_kind(n) == kind]
 
 
-def _read_preset(name_or_path: str) -> dict:
-    path = Path(name_or_path)
+PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def _read_preset(name_or_path: str, kind: str | None = None) -> dict:
+    """A shipped preset by its plain name (``smoke``), or a file whose path ends in ``.toml``; anything
+    else is refused naming what was tried and the shipped presets of ``kind``."""
+    listed = f"{kind + ' ' if kind else ''}presets: {', '.join(preset_names(kind))}"
+
+    def fail(reason: str) -> ArcTrmError:
+        return ArcTrmError(f"preset {name_or_path!r}: {reason}")
     try:
-        if path.suffix == ".toml" and path.is_file():
+        if name_or_path.endswith(".toml"):
+            path = Path(name_or_path).expanduser()
+            if not path.is_file():
+                raise fail(f"no such TOML file (a path ending in .toml is read as a preset file; {listed})")
             return tomllib.loads(path.read_text())
+        if not PRESET_NAME.match(name_or_path):
+            raise fail(f"neither a preset name nor a .toml file (a preset is a plain name such as smoke, a preset "
+                       f"file a path ending in .toml; {listed})")
         res = resources.files("arc_trm.presets") / f"{name_or_path}.toml"
-        if res.is_file():
-            return tomllib.loads(res.read_text())
+        if not res.is_file():
+            raise fail(f"no such preset ({listed}; a preset file is a path ending in .toml)")
+        return tomllib.loads(res.read_text())
     except tomllib.TOMLDecodeError as e:
-        raise ArcTrmError(f"bad TOML ({e})", source=name_or_path) from None
+        raise fail(f"bad TOML ({e})") from None
     except OSError as e:
-        raise ArcTrmError(f"cannot read ({e.strerror})", source=name_or_path) from None
-    raise ArcTrmError(f"no such preset or TOML file; presets: {', '.join(preset_names())}", source=name_or_path)
+        raise fail(f"cannot read ({e.strerror})") from None
 
 
-def preset_kind(name_or_path: str) -> str:
-    """``model`` (only a [model] table), ``predict`` (only [ttt]/[predict]) or ``run``."""
-    raw = _read_preset(name_or_path)
+def preset_kind(name_or_path: str, wanted: str | None = None) -> str:
+    """``model`` (only a [model] table), ``predict`` (only [ttt]/[predict]) or ``run``; ``wanted``: the
+    kind the caller needs, whose shipped presets a refusal lists."""
+    raw = _read_preset(name_or_path, wanted)
     tables = {k for k, v in raw.items() if isinstance(v, dict)}
     if "model_preset" not in raw and tables <= {"model"}:
         return "model"
@@ -298,10 +404,10 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
 def load_config(preset: str, overrides: list[str] | None = None, model: str | None = None) -> RunConfig:
     """A run preset's config; ``model`` (a model preset or TOML file) replaces the run preset's
     model entirely (its ``model_preset`` and any ``[model]`` table of its own)."""
-    raw = _read_preset(preset)
+    raw = _read_preset(preset, "run")
     cfg = RunConfig(name=Path(preset).stem)
     if model:
-        if preset_kind(model) != "model":
+        if preset_kind(model, "model") != "model":
             raise ArcTrmError(f"not a model preset (presets of that kind: {', '.join(preset_names('model'))})",
                               source=model)
         raw = {k: v for k, v in raw.items() if k not in ("model", "model_preset", "name")}
@@ -309,7 +415,7 @@ def load_config(preset: str, overrides: list[str] | None = None, model: str | No
         cfg.name = f"{cfg.name}-{Path(model).stem}"     # its own default run folder
     model_preset = raw.get("model_preset")
     if model_preset:
-        _merge(cfg, {"model": _read_preset(model_preset).get("model", {})}, "")
+        _merge(cfg, {"model": _read_preset(model_preset, "model").get("model", {})}, "")
     _merge(cfg, raw, "")
     apply_overrides(cfg, overrides or [])
     return cfg
@@ -318,9 +424,9 @@ def load_config(preset: str, overrides: list[str] | None = None, model: str | No
 def apply_preset_tables(cfg: RunConfig, preset: str, tables: tuple[str, ...]) -> RunConfig:
     """Lay the named tables of a preset over ``cfg`` (``arc-trm package`` puts a predict preset's
     ``[ttt]`` and ``[predict]`` on a trained checkpoint's config)."""
-    raw = _read_preset(preset)
+    raw = _read_preset(preset, "predict")
     _merge(cfg, {k: raw[k] for k in tables if k in raw}, "")
-    return cfg
+    return check(cfg)
 
 
 def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:

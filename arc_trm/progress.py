@@ -31,11 +31,25 @@ class _Lines:
         self.stream.flush()
 
 
-def bar(total: int, desc: str, unit: str, enabled: bool = True, initial: int = 0) -> tqdm:
+class Bar(tqdm):
+    """tqdm with :meth:`retotal`: a bar whose end moves (a time limit, a re-plan) redraws at once on a
+    terminal, and in a log waits for its next line, so a log still gets one line per interval."""
+
+    live = False
+
+    def retotal(self, total: int) -> None:
+        self.total = total
+        if self.live:
+            self.refresh()
+
+
+def bar(total: int, desc: str, unit: str, enabled: bool = True, initial: int = 0) -> Bar:
     stream = sys.stderr
     if getattr(stream, "isatty", lambda: False)():
-        return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True,
-                    file=stream)
+        b = Bar(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True,
+                file=stream)
+        b.live = True
+        return b
     every = float(os.environ.get("ARC_TRM_PROGRESS_S") or 30)
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=_Lines(stream),
-                mininterval=every, maxinterval=max(every, 10.0), ncols=100, ascii=True)
+    return Bar(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=_Lines(stream),
+               mininterval=every, maxinterval=max(every, 10.0), miniters=1, ncols=100, ascii=True)

@@ -31,7 +31,7 @@ from arc_trm.data.ingest import build_dataset
 from arc_trm.infer.inference import predict_logits
 from arc_trm.infer.runner import make_runner
 from arc_trm.model.flops import train_example_flops, view_flops
-from arc_trm.model.losses import act_loss
+from arc_trm.model.losses import step_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.trm import Carry
@@ -138,7 +138,7 @@ def measure(preset, canvas, batch, infer_batch, ttt_batch, steps, device_cpu: bo
         def bare():
             with acc.autocast():
                 state["carry"], out = runner.act_step(state["carry"], data, True)
-                loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], m.loss)
+                loss, *_ = step_loss(out, m.loss)
             (loss / batch).backward()
             runner.model.zero_grad(set_to_none=True)
         if want(f"bare_step_{tag}"):
@@ -209,7 +209,8 @@ def session_record(what, runner, ds, batch, optim, steps, flops_per_example, pea
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="trm-paper-att", help="model or run preset (urm-paper for URM)")
+    ap.add_argument("--preset", default="trm-paper-att", help="model or run preset (urm-paper for URM, hrm-paper "
+                    "for HRM)")
     ap.add_argument("--batch", type=int, default=192)
     ap.add_argument("--infer-batch", type=int, default=128)
     ap.add_argument("--ttt-batch", type=int, default=64)
@@ -222,8 +223,8 @@ def main() -> None:
     only = set(filter(None, args.only.split(","))) or None
     if args.cpu_smoke:
         # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
-        # the small preset of the same recursion (TRM: tiny-cpu, URM: urm-tiny)
-        small = "urm-tiny" if load_config(args.preset).model.recursion == "urm" else "tiny-cpu"
+        # the small preset of the same recursion (TRM: tiny-cpu, URM: urm-tiny, HRM: hrm-tiny)
+        small = {"urm": "urm-tiny", "hrm": "hrm-tiny"}.get(load_config(args.preset).model.recursion, "tiny-cpu")
         device, stream_dtype, results = measure(small, 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
                                                 stream_dtype=args.stream_dtype, only=only)
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",

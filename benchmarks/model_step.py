@@ -15,7 +15,7 @@ import time
 import torch
 
 from arc_trm.config import load_config
-from arc_trm.model.losses import act_loss
+from arc_trm.model.losses import step_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.trm import Carry, act_step
@@ -34,7 +34,7 @@ def bare_step(preset: str, batch: int, seq: int):
 
     def run():
         state["carry"], out = act_step(m, cfg, state["carry"], data, lambda ids: table.lookup(ids, True), True)
-        loss, *_ = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
+        loss, *_ = step_loss(out, cfg.loss)
         (loss / batch).backward()
         m.zero_grad(set_to_none=True)
     return run

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU smoke run: train the tiny preset on generated tasks, then predict *new* generated tasks
-# with test-time training and score them. MODEL=urm-tiny runs the same recipe with a URM.
+# with test-time training and score them. MODEL=urm-tiny or MODEL=hrm-tiny runs the same recipe with a URM or an HRM.
 set -euo pipefail
 OUT=${OUT:-runs/smoke${MODEL:+-$MODEL}}
 arc-trm train --preset smoke ${MODEL:+--model "$MODEL"} --out "$OUT"

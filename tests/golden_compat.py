@@ -9,7 +9,7 @@ from accelerate import Accelerator
 from arc_trm.config import OptimConfig, RunConfig
 from arc_trm.data.batches import split_batch
 from arc_trm.infer.runner import Runner
-from arc_trm.model.losses import act_loss
+from arc_trm.model.losses import step_loss
 from arc_trm.model.trm import TRM, Carry, act_step
 from arc_trm.train.session import Schedule, TrainSession
 
@@ -31,6 +31,8 @@ def eval_steps(cfg_fn, batch_fn, table_fn, seq, model_fn=None):
             carry, o = act_step(m, m.cfg, carry, batch, lambda ids: table.lookup(ids, False), False)
             out[f"eval.logits.{s}"] = o["logits"]
             out[f"eval.q_halt.{s}"] = o["q_halt"]
+            if o["q_continue"] is not None:       # HRM's Q-learning rule
+                out[f"eval.q_continue.{s}"] = o["q_continue"]
     return out
 
 
@@ -40,11 +42,14 @@ def grads_of_one_step(cfg_fn, batch_fn, table_fn, seq, model_fn=None):
     carry = Carry.initial(m, batch)
     min_steps = torch.tensor([0, 2, 0, 3], dtype=torch.int32)
     carry, o = act_step(m, m.cfg, carry, batch, lambda ids: table.lookup(ids, True), True, min_steps)
-    loss, *_ = act_loss(o["logits"], o["q_halt"], o["data"]["labels"], m.cfg.loss)
+    loss, _, _, metrics = step_loss(o, m.cfg.loss)
     (loss / batch["inputs"].shape[0]).backward()
     out = {f"grad.{n}": p.grad for n, p in m.named_parameters()}
     out["grad.puzzle_emb"] = o["puzzle_emb"].grad
     out["grad.loss"] = loss.detach().reshape(1)
+    if o["target_q_continue"] is not None:      # HRM's Q-learning rule: its target and its loss term
+        out["grad.target_q_continue"] = o["target_q_continue"]
+        out["grad.continue_loss"] = metrics["continue_loss"].reshape(1)
     return out
 
 

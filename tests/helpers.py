@@ -12,15 +12,18 @@ from arc_trm.model.build import build_model
 
 TINY_MODEL = {"model.hidden_size": 32, "model.num_heads": 2, "model.H_cycles": 2, "model.L_cycles": 1,
               "model.halt_max_steps": 3, "model.puzzle_emb_len": 1}
-# The same sizes as URM: one hidden state, ConvSwiGLU.
+# The same sizes as URM: one hidden state, ConvSwiGLU; as HRM: a one-block high-level module and the
+# Q-learning halt.
 URM = {"model.recursion": "urm", "model.mlp": "conv_swiglu"}
+HRM = {"model.recursion": "hrm", "model.h_layers": 1, "model.no_ACT_continue": False}
+ARCHS = {"trm": {}, "urm": URM, "hrm": HRM}
 
 
 def tiny_config(arch: str = "trm", **train) -> RunConfig:
-    """The smoke preset with a smaller model (``arch="urm"``: the same sizes as a URM), a 10x10
+    """The smoke preset with a smaller model (``arch="urm"`` or ``"hrm"``: the same sizes as a URM or HRM), a 10x10
     canvas (make_tasks' 8x8 grids fit with their EOS markers) and a global batch of 8; ``train``
     sets fields of [train]."""
-    return set_fields(load_config("smoke"), {**TINY_MODEL, **(URM if arch == "urm" else {}), "data.canvas": 10,
+    return set_fields(load_config("smoke"), {**TINY_MODEL, **ARCHS[arch], "data.canvas": 10,
                                              "train.global_batch_size": 8, "train.log_every_steps": 1,
                                              **{f"train.{k}": v for k, v in train.items()}})
 

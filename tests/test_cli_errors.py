@@ -187,7 +187,7 @@ def test_a_signal_saves_state_and_a_checkpoint_and_exits_as_the_shell_expects(tm
     stdout, stderr = child.communicate(timeout=120)
     assert child.returncode == code, stderr
     assert "Traceback" not in stderr and f"stopped by {sig.name}" in stdout
-    assert (out / "last" / "model.safetensors").is_file() and any((out / "state").glob("step_*/custom_checkpoint_*"))
+    assert (out / "last" / "model.safetensors").is_file() and any((out / "state").glob("step_*/session.safetensors"))
     info = json.loads((out / "last" / "info.json").read_text())
     assert info["stopped_by"] == sig.name and info["step"] > 0
 

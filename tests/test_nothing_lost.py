@@ -59,7 +59,8 @@ def test_a_signal_during_a_predict_rerun_never_makes_the_earlier_submission_wors
     assert child.returncode == code, stderr
     last = stderr.replace("\r", "\n").strip().splitlines()[-1]     # after the TTT progress bar
     assert "Traceback" not in stderr and last.startswith(f"arc-trm predict: stopped by {sig.name}: wrote"), stderr
-    assert "0 answered by this run, 4 entries kept from the earlier file" in last
+    assert "4 test inputs: 0 answered by the vote of their finished views" in last
+    assert "4 by fallback, 4 entries kept from the earlier file" in last
     after = json.loads(out.read_text())
     assert score_submission(after, trained["solutions"]).score >= before == 1.0
     assert out.stat().st_mode & 0o777 == 0o644                  # the file keeps its permissions
@@ -107,11 +108,11 @@ def test_state_is_kept_in_two_complete_generations(trained):
 
 def test_a_truncated_state_file_resumes_from_the_previous_generation(trained, tmp_path):
     run = _copy_run(trained, tmp_path)
-    f = run / "state" / "step_0000006" / "model.safetensors"
+    f = run / "state" / "step_0000006" / "session.safetensors"
     f.write_bytes(f.read_bytes()[:100])
     r = _resume(run)
     assert r.returncode == 0, r.stderr
-    assert "step_0000006 is damaged: model.safetensors is truncated" in r.stdout
+    assert "step_0000006 is damaged: session.safetensors is truncated" in r.stdout
     assert "resumed from step_0000004 instead" in r.stdout and "at step 4" in r.stdout
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["kind"] == "train"]
@@ -121,8 +122,8 @@ def test_a_truncated_state_file_resumes_from_the_previous_generation(trained, tm
 def test_no_usable_state_is_one_line_that_keeps_best_and_last(trained, tmp_path):
     run = _copy_run(trained, tmp_path)
     for gen in (run / "state").iterdir():
-        (gen / "optimizer.bin").unlink()
-    line = one_error_line(_resume(run), "no usable training state", "step_0000006 is damaged: optimizer.bin is missing",
+        (gen / "session.json").unlink()
+    line = one_error_line(_resume(run), "no usable training state", "step_0000006 is damaged: session.json is missing",
                           "--init-from")
     assert str(run / "last") in line
     checkpoint.load(run / "best")
@@ -136,7 +137,7 @@ def test_a_kill_between_the_files_of_a_save_never_resumes_mixed_state(trained, t
     half = run / "state" / ".step_0000008.tmp"
     shutil.copytree(run / "state" / "step_0000006", half)
     (half / "complete.json").unlink()
-    (half / "optimizer.bin").unlink()
+    (half / "session.json").unlink()
     r = _resume(run)
     assert r.returncode == 0, r.stderr
     assert "resumed from" in r.stdout and "at step 6" in r.stdout and "damaged" not in r.stdout
@@ -259,6 +260,7 @@ def test_a_full_disk_during_package_keeps_the_old_package(trained, package_dir, 
     out = full_disk.path / "submission"
     (out / "notebook").mkdir(parents=True)
     (out / "notebook" / "old.ipynb").write_text("{}")
+    (out / "notebook" / "kernel-metadata.json").write_text("{}")     # an earlier package's notebook folder
     full_disk.fill()
     r = cli("package", "--checkpoint", trained["run"], "--out", out, "--competition", "arc-prize-2025",
             "--owner", "someone", "--offline", "--wheelhouse", package_dir / "dataset")

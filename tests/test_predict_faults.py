@@ -147,32 +147,23 @@ def test_bad_tasks_in_a_folder_still_get_entries(run_dir, tmp_path):
     assert any("unreadable" in e for e in res.skipped) and any("ragged" in e for e in res.skipped)
 
 
-@pytest.mark.parametrize("slowdown", [1, 3])
+@pytest.mark.parametrize("slowdown", ["1", "3", "3@2"])
 def test_budget_holds_at_any_speed_with_every_input_voted(run_dir, monkeypatch, slowdown):
-    """TTT steps and inference batches artificially `slowdown` times slower than they are: predict
-    measures its own rates and still ends inside its budget, every test input voted on."""
-    import time as _time
-
-    from arc_trm.infer import inference
-    from arc_trm.train.session import TrainSession
-
-    def slowed(fn):
-        def wrapper(*a, **k):
-            t = _time.perf_counter()
-            out = fn(*a, **k)
-            _time.sleep((slowdown - 1) * (_time.perf_counter() - t))
-            return out
-        return wrapper
-    monkeypatch.setattr(TrainSession, "step", slowed(TrainSession.step))
-    monkeypatch.setattr(inference, "predict_logits", slowed(inference.predict_logits))
-    budget = 12.0
-    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), run_dir / f"slow{slowdown}.json",
+    """Every ACT step made `slowdown` times slower (ARC_TRM_SLOWDOWN, what `rehearse --slowdown` sets),
+    from the start or from 2 s in, after TTT planned its steps: predict measures its own rates as it
+    goes and still ends inside its budget, every test input voted on. The bound is the budget itself,
+    so a machine busy with other work is one more slowdown, which predict measures too."""
+    monkeypatch.setenv("ARC_TRM_SLOWDOWN", slowdown)
+    monkeypatch.setattr("arc_trm.slowdown.STARTED", __import__("time").time())
+    budget = 6.0
+    out = run_dir / f"slow{slowdown.replace('@', 'at')}.json"
+    res = predict(run_dir / "run", str(run_dir / "new_challenges.json"), out,
                   ["ttt.embedding_steps=100000", "ttt.full_steps=100000", "predict.views_per_input=0",
-                   "ttt.augmentations=8"], time_budget_s=budget, progress=False)
-    _check(read(run_dir / f"slow{slowdown}.json"), run_dir)
+                   "ttt.augmentations=8", "predict.batch_size=8"], time_budget_s=budget, progress=False)
+    _check(read(out), run_dir)
     steps = res.timings["ttt"]["steps"]
     print(f"{slowdown}x slower: TTT {steps} in {res.timings['ttt_s']:.1f}s, {res.metrics['views']} views in "
           f"{res.timings['inference_s']:.1f}s, total {res.timings['total_s']:.1f}s of {budget}s")
-    assert res.timings["total_s"] <= budget + 1.5
+    assert res.timings["total_s"] <= budget + 1.0
     assert res.metrics["inputs_voted"] == res.metrics["test_inputs"] > 0
     assert steps["embeddings"] > 1 and steps["full"] > 1

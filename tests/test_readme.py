@@ -61,8 +61,8 @@ def _reference_files(folder: Path) -> None:
 
 def test_the_walkthrough_runs_as_written(tmp_path):
     steps = walkthrough()
-    assert [arc_trm_args(s)[0] for s in steps] == ["ingest", "train", "plot", "predict", "score", "show", "package",
-                                                   "rehearse", "import-reference"]
+    assert [arc_trm_args(s)[0] for s in steps] == ["ingest", "train", "plot", "predict", "score", "report", "show",
+                                                   "package", "rehearse", "import-reference"]
     _reference_files(tmp_path)
     exe = [shutil.which("arc-trm")] if shutil.which("arc-trm") else [sys.executable, "-m", "arc_trm.cli"]
     for line in steps:
@@ -74,7 +74,7 @@ def test_the_walkthrough_runs_as_written(tmp_path):
         if args[0] == "predict":
             assert "pass@2" in r.stdout and "canvas" in r.stderr        # the smoke canvas cannot hold most tasks
     for made in ("data/arc1/manifest.json", "runs/smoke/best/model.safetensors", "runs/smoke/curves.png",
-                 "submission.json", "task.png", "submission/dataset/arc_trm_payload.json", "runs/trm-ref/config.json"):
+                 "submission.json", "report.html", "task.png", "submission/dataset/arc_trm_payload.json", "runs/trm-ref/config.json"):
         assert (tmp_path / made).exists(), made
 
 

@@ -6,6 +6,7 @@ The reference-format checkpoint is built here from the names and shapes the refe
 random values, and an ``identifiers.json`` naming its puzzle rows."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -148,12 +149,20 @@ def test_predict_with_ttt_and_package_run_on_the_imported_checkpoint(reference, 
     assert (pkg.dataset / "puzzle_embeddings.safetensors").is_file()
 
 
-def test_without_identifiers_every_task_is_unseen_with_mean_rows(reference, tmp_path):
+def test_without_identifiers_every_task_is_unseen_with_mean_rows(reference, tmp_path, capsys):
     root, w, _, (a, _) = reference
-    assert main(["import-reference", str(root / "step_1000"), "--set", "model.num_heads=2",
+    alone = tmp_path / "alone"                  # no all_config.yaml beside it: the published ARC settings
+    alone.mkdir()
+    shutil.copy(root / "step_1000", alone / "step_1000")
+    assert main(["import-reference", str(alone / "step_1000"), "--set", "model.num_heads=2",
                  "--out", str(tmp_path / "plain")]) == 0
+    assert "took TRM's published ARC settings" in capsys.readouterr().out
     ck = checkpoint.load(tmp_path / "plain")
     assert ck.cfg.model.H_cycles == 3 and ck.cfg.model.halt_max_steps == 16     # the ARC defaults
+    # beside the checkpoint, the run's all_config.yaml is found and read, and the import says so
+    assert main(["import-reference", str(root / "step_1000"), "--out", str(tmp_path / "beside")]) == 0
+    assert f"read the run's config beside the checkpoint: {root / 'all_config.yaml'}" in capsys.readouterr().out
+    assert checkpoint.load(tmp_path / "beside").cfg.model.H_cycles == 2
     ds = ArcDataset.build([], [a], 3, 0, canvas=30, reuse_plans=ck.puzzles)
     rows, known = checkpoint.embedding_rows(ck, ds.table)
     assert not known.any()
@@ -170,11 +179,14 @@ def _bad_cases(root):
     buf = io.BytesIO()
     torch.save({"step": 5, "config": "x"}, buf)
     cases["not_tensors"] = (buf.getvalue(), None, None, "not a tensor state dict")
+    buf = io.BytesIO()
+    torch.save({"model.inner.blocks.0.weight": torch.zeros(2)}, buf)
+    cases["unknown"] = (buf.getvalue(), None, None, "not a checkpoint of a known layout")
     hrm = {f"model.inner.H_level.layers.0.self_attn.qkv_proj.weight": torch.zeros(3 * D, D),
            "model.inner.H_init": torch.zeros(D)}
     buf = io.BytesIO()
     torch.save(hrm, buf)
-    cases["hrm"] = (buf.getvalue(), None, None, "not a TRM or URM checkpoint")
+    cases["hrm"] = (buf.getvalue(), None, None, "missing module L_level")          # an HRM without its low level
     cases["hidden"] = (full.read_bytes(), {"arch": {"hidden_size": 64, "num_heads": 2, "L_layers": 2}}, None,
                        "hidden size 64 disagrees with the checkpoint's 32")
     cases["few_names"] = (full.read_bytes(), None, ["<blank>", "t1"], "2 names for 3 puzzle-embedding rows")
@@ -182,7 +194,7 @@ def _bad_cases(root):
     return cases
 
 
-@pytest.mark.parametrize("case", ["truncated", "not_tensors", "hrm", "hidden", "few_names", "bad_name"])
+@pytest.mark.parametrize("case", ["truncated", "not_tensors", "unknown", "hrm", "hidden", "few_names", "bad_name"])
 def test_bad_reference_input_is_one_line_and_writes_nothing(case, tmp_path, capsys):
     data, cfg, ids, reason = _bad_cases(tmp_path)[case]
     step = tmp_path / "step_7"

@@ -40,7 +40,7 @@ def _snapshot(s, losses):
 
 
 def _world_worker(path):
-    arch = "urm" if Path(path).name.startswith("two-urm") else "trm"
+    arch = Path(path).name.split("-")[1].split(".")[0] if Path(path).name.startswith("two-") else "trm"
     acc = Accelerator(cpu=True)
     s = _session(acc, tiny_dataset(), tiny_config(arch), optim=MUON if arch == "urm" else OPTIM)
     losses = [m["loss"] for m in _steps(s, 4)]
@@ -104,7 +104,7 @@ def test_train_verb_writes_checkpoints_eval_and_plot(tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     assert summary["steps"] == 6
-    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/step_0000006/custom_checkpoint_0.pkl",
+    for p in ("best/model.safetensors", "last/config.json", "metrics.jsonl", "curves.png", "state/step_0000006/session.safetensors",
               "state/step_0000006/complete.json"):
         assert (run / p).exists(), p
     evals = [orjson.loads(line) for line in (run / "metrics.jsonl").read_bytes().splitlines() if b'"eval"' in line]

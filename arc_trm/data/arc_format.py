@@ -8,11 +8,15 @@ predict's file are this code, not a copy of it. Keep it free of third-party impo
 
 import json
 import os
-import tempfile
-from pathlib import Path
+
+try:  # installed: the shared module; in the notebook, a cell above pastes its source
+    from arc_trm.tempfiles import new_temp, real_target, usual_mode
+except ImportError:
+    pass
 
 MAX_SIDE = 30                 # ARC grids are at most 30x30
 ATTEMPTS = ("attempt_1", "attempt_2")
+CANDIDATES_FORMAT = "arc-trm-candidates/1"   # the ranked grids behind a submission (arc_trm.infer.candidates)
 
 
 def grid_problem(g) -> str | None:
@@ -89,23 +93,27 @@ def submission_problems(sub, expected: dict | None = None) -> list:
     return problems
 
 
+def json_bytes(obj) -> bytes:
+    """The bytes arc-trm writes for a submission (compact JSON)."""
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def write_json_atomic(path, obj) -> None:
-    """Write into a temporary file beside ``path`` and rename it over: a reader (or a kill) never
-    sees half a file. The temporary file is removed if writing fails."""
-    path = Path(path)
+    """Write into a temporary file beside ``path`` (beside the file a symbolic link names; the link
+    stays) and rename it over: a reader (or a kill) never sees half a file. The temporary file is
+    removed if writing fails, and one a killed run left is removed by the next write."""
+    path = real_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = new_temp(path)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, separators=(",", ":"))
+        with open(tmp, "wb") as f:
+            f.write(json_bytes(obj))
             f.flush()
             os.fsync(f.fileno())
         try:   # the old file's permissions, else the usual 0666 less the umask (not mkstemp's 0600)
             mode = os.stat(path).st_mode & 0o7777
         except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+            mode = usual_mode()
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -109,7 +109,8 @@ class TrainStream:
         if task_mask is not None:  # train on these tasks only (test-time training)
             demos = demos[task_mask[ds.ex_task[demos]]]
         if len(demos) == 0:
-            raise ValueError("dataset has no demonstration pairs to train on")
+            raise ArcTrmError("the dataset has no demonstration pairs to train on (no task, or none that fits "
+                              "its canvas)")
         order = np.argsort(ds.ex_task[demos], kind="stable")
         self._demos = demos[order]
         tasks = ds.ex_task[self._demos]

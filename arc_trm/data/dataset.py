@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 
 from arc_trm.data.canvas import CANVAS, VOCAB_SIZE
+from arc_trm.data.overlap import Prints, grid_print, pair_print
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.data.tasks import Task
 from arc_trm.atomic import replacing_folder
@@ -22,6 +23,27 @@ from arc_trm.jsonfile import read_json
 
 FORMAT_VERSION = 1
 DEMO, TEST = 0, 1
+PRINT_FILES = ("trained_pair_prints.npy", "trained_input_prints.npy", "trained_print_tasks.json")
+
+
+def save_prints(folder: Path, prints: Prints | None) -> None:
+    """The fingerprints of what was trained on, beside a dataset or a checkpoint (no pickle)."""
+    if prints is None:
+        return
+    pairs, inputs, ids = prints.arrays()
+    np.save(folder / PRINT_FILES[0], pairs)
+    np.save(folder / PRINT_FILES[1], inputs)
+    (folder / PRINT_FILES[2]).write_bytes(orjson.dumps(ids))
+
+
+def load_prints(folder: Path) -> Prints | None:
+    """The fingerprints saved beside a dataset or checkpoint; None for a folder without them (an
+    older arc-trm's, an imported checkpoint's)."""
+    folder = Path(folder)
+    if not all((folder / f).is_file() for f in PRINT_FILES):
+        return None
+    ids = read_json(folder / PRINT_FILES[2], "training fingerprints", list)
+    return Prints.from_arrays(np.load(folder / PRINT_FILES[0]), np.load(folder / PRINT_FILES[1]), ids)
 
 
 @dataclass
@@ -36,6 +58,7 @@ class ArcDataset:
     ex_index: np.ndarray      # (E,) int32 position of a TEST example among its task's test inputs
     is_test_task: np.ndarray  # (T,) bool: task's test inputs are predicted (not trained on)
     manifest: dict
+    prints: Prints | None = None    # fingerprints of every pair trained on (arc_trm.data.overlap)
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -55,6 +78,10 @@ class ArcDataset:
                         on_error(TaskError(f"has a {big}-cell side; the dataset canvas is {canvas}", task_id=t.task_id))
                 else:
                     fits.append(t.task_id)
+            if not fits:
+                raise ArcTrmError(f"no task fits the {canvas}x{canvas} canvas (every one of the "
+                                  f"{len(train_tasks) + len(test_tasks)} has a larger grid); a larger --canvas "
+                                  "(data.canvas, at most 30) holds them")
             keep = set(fits)
             train_tasks = [t for t in train_tasks if t.task_id in keep]
             test_tasks = [t for t in test_tasks if t.task_id in keep]
@@ -83,6 +110,11 @@ class ArcDataset:
             shapes[g] = grid.shape
         ex = np.array(rows, dtype=np.int64).reshape(-1, 5)
         table = PuzzleTable.build(tasks, n_aug, seed, reuse=reuse_plans)
+        prints = Prints()
+        for ti, gi, go, kind, _ in rows:
+            if kind == DEMO:
+                prints.pairs.setdefault(pair_print(grids[gi], grids[go]), set()).add(tasks[ti].task_id)
+                prints.inputs.setdefault(grid_print(grids[gi]), set()).add(tasks[ti].task_id)
         manifest = {
             "format_version": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -102,7 +134,7 @@ class ArcDataset:
         }
         return cls(table, pool, shapes, ex[:, 0].astype(np.int32), ex[:, 1].astype(np.int32),
                    ex[:, 2].astype(np.int32), ex[:, 3].astype(np.uint8), ex[:, 4].astype(np.int32),
-                   np.array([t.task_id in test_ids for t in tasks], dtype=bool), manifest)
+                   np.array([t.task_id in test_ids for t in tasks], dtype=bool), manifest, prints)
 
     # ---------------------------------------------------------------- disk
     _ARRAYS = ("pool", "shapes", "ex_task", "ex_input", "ex_output", "ex_kind", "ex_index", "is_test_task")
@@ -111,10 +143,11 @@ class ArcDataset:
         """Atomically (:func:`arc_trm.atomic.replacing_folder`): a failure leaves no half dataset."""
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with replacing_folder(folder) as tmp:
+        with replacing_folder(folder, "dataset") as tmp:
             for key in self._ARRAYS:
                 np.save(tmp / f"{key}.npy", getattr(self, key))
             self.table.save(tmp)
+            save_prints(tmp, self.prints)
             (tmp / "manifest.json").write_bytes(orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2))
 
     @staticmethod
@@ -123,7 +156,12 @@ class ArcDataset:
         if not mpath.is_file():
             raise ArcTrmError("not a dataset directory (no manifest.json); run `arc-trm ingest` first",
                               source=str(folder))
-        return read_json(mpath, "dataset manifest")
+        manifest = read_json(mpath, "dataset manifest", dict)
+        canvas = manifest.get("canvas", CANVAS)
+        if type(canvas) is not int or not 1 <= canvas <= CANVAS:
+            raise ArcTrmError(f"dataset manifest: canvas must be a whole number 1..{CANVAS}, found {canvas!r}",
+                              source=str(mpath))
+        return manifest
 
     @classmethod
     def load(cls, folder: Path) -> "ArcDataset":
@@ -135,9 +173,10 @@ class ArcDataset:
         try:
             arrays = {k: np.load(folder / f"{k}.npy") for k in cls._ARRAYS}
             table = PuzzleTable.load(folder)
-        except (OSError, ValueError) as e:
+            prints = load_prints(folder)
+        except (OSError, ValueError, ArcTrmError) as e:
             raise ArcTrmError(f"dataset directory is incomplete or corrupt ({e})", source=str(folder)) from None
-        return cls(table=table, manifest=manifest, **arrays)
+        return cls(table=table, manifest=manifest, prints=prints, **arrays)
 
     # ---------------------------------------------------------------- views
     @property

@@ -15,6 +15,8 @@ import numpy as np
 import orjson
 
 from arc_trm.data.augment import plan_augmentations, task_rng
+from arc_trm.errors import ArcTrmError
+from arc_trm.jsonfile import read_json
 
 BLANK_ID = 0
 
@@ -79,7 +81,12 @@ class PuzzleTable:
 
     @classmethod
     def load(cls, folder: Path, prefix: str = "puzzle_") -> "PuzzleTable":
-        meta = orjson.loads((folder / f"{prefix}tasks.json").read_bytes())
+        path = folder / f"{prefix}tasks.json"
+        meta = read_json(path, "puzzle table", dict)
+        ids, base = meta.get("task_ids"), meta.get("base")
+        if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids) or type(base) is not int:
+            raise ArcTrmError("puzzle table: needs task_ids (a list of names) and base (a whole number)",
+                              source=str(path))
         arrays = {k: np.load(folder / f"{prefix}{k}.npy")
                   for k in ("plan_task", "plan_dihedral", "plan_perm", "task_start")}
         return cls(task_ids=meta["task_ids"], base=meta["base"], **arrays)

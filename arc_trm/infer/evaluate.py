@@ -15,7 +15,7 @@ from arc_trm.infer.inference import ViewPredictions, run_views
 from arc_trm.infer.runner import Runner
 from arc_trm.infer.score import pass_at_k
 from arc_trm.infer.submission import submission_from
-from arc_trm.infer.vote import collect
+from arc_trm.infer.vote import add_views, score_products
 
 
 @dataclass
@@ -27,31 +27,52 @@ class Evaluation:
     failures: list[TaskError]
     unanswered: set[tuple[str, int]]    # (task, input) answered by fallback: no view finished in time
     candidates: dict                    # (task, input) → InputCandidates, on the main process
+    partial: set[tuple[str, int]]       # (task, input) voted on fewer views than planned (time, a stop)
 
 
 def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
              deadline: float | None = None, desc: str = "eval", progress: bool = True,
-             views: PredictionViews | None = None) -> Evaluation:
+             views: PredictionViews | None = None, stop=None, candidates: dict | None = None,
+             on_votes=None) -> Evaluation:
     """``tasks``: the dataset's test tasks (``ds.test_tasks()``, or the tasks the caller loaded
     them from); their known answers give the metrics. ``views``: the views to predict, when the
     caller already chose them; else up to ``max_views`` per input. Strategy, batch size and early
-    halting come from ``runner.cfg.predict``."""
+    halting come from ``runner.cfg.predict``. ``deadline`` and ``stop`` end it early (see
+    :func:`run_views`): the views are round-robin over the inputs, so each input is voted on with as
+    many views as the time allowed. ``candidates``: the dict the votes are counted into as each batch
+    finishes (the caller keeps them if it is stopped at once); ``on_votes()`` runs after each batch is
+    counted, on the main process."""
     p = runner.cfg.predict
     if views is None:
         views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
-    preds = run_views(runner, ds, views, p.batch_size, keep_logprobs=p.strategy != "vote", deadline=deadline,
-                      desc=desc, halt_early=p.halt_early, progress=progress)
     main = runner.acc.is_main_process
-    cands = collect(ds, preds, score_logprobs=p.strategy != "vote") if main else {}
+    cands: dict = candidates if candidates is not None else {}
+
+    def count(preds, finished) -> None:
+        add_views(cands, ds, preds, finished)
+        if on_votes is not None:
+            on_votes()
+    preds = run_views(runner, ds, views, p.batch_size, keep_logprobs=p.strategy != "vote", deadline=deadline,
+                      desc=desc, halt_early=p.halt_early, progress=progress, stop=stop,
+                      on_batch=count if main else None)
+    if main and p.strategy != "vote":
+        score_products(cands, ds, preds)
     failures: list[TaskError] = []
     unanswered: set[tuple[str, int]] = set()
     sub, ranked = submission_from(tasks, cands, p.strategy, failures, unanswered)
     answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
     metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
     metrics["views"] = int(preds.complete.sum())
+    metrics["views_planned"] = len(views)
     metrics["test_inputs"] = int(len(ds.test_rows()))
     metrics["inputs_voted"] = int(len(np.unique(views.rows[preds.complete])))
     if answers:
         copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
         metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
-    return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), cands)
+    n = int(ds.ex_task.shape[0])
+    planned = np.bincount(views.rows, minlength=n)
+    done = np.bincount(views.rows[preds.complete], minlength=n)
+    partial = {(ds.table.task_ids[ds.ex_task[r]], int(ds.ex_index[r]))
+               for r in np.flatnonzero((done > 0) & (done < planned))}
+    metrics["inputs_partial"] = len(partial)
+    return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), cands, partial)

@@ -37,9 +37,14 @@ def predict_logits(runner: Runner, batch: dict[str, torch.Tensor], halt_early: b
     step's answer counts. ``halt_early=True``: a sample's answer is frozen at the first step
     whose halting logit is positive (the model's own "this is right"), as in training; a small
     model trained briefly halts after a step or two and its later, rarely supervised steps can
-    drift away from a correct answer. The batch stops once every sample has halted."""
+    drift away from a correct answer; "confident" is the model's own halting rule (the halt logit
+    above 0, or above the continue logit for HRM's Q-learning rule). The batch stops once every sample
+    has halted."""
     carry = Carry.initial(runner.model, batch)
     logits = q = done = None
+
+    def halts(out):
+        return out["q_halt"] > (0 if out["q_continue"] is None else out["q_continue"])
     for _ in range(runner.model.cfg.halt_max_steps):
         carry, out = runner.act_step(carry, batch, training=False)
         if not halt_early:
@@ -47,12 +52,12 @@ def predict_logits(runner: Runner, batch: dict[str, torch.Tensor], halt_early: b
             continue
         if logits is None:
             logits, q = out["logits"].clone(), out["q_halt"].clone()
-            done = q > 0
+            done = halts(out)
         else:
             keep = done.view(-1, 1, 1)
             logits = torch.where(keep, logits, out["logits"])
             q = torch.where(done, q, out["q_halt"])
-            done = done | (q > 0)
+            done = done | halts(out)
         if bool(done.all()):
             break
     return logits, q
@@ -60,20 +65,29 @@ def predict_logits(runner: Runner, batch: dict[str, torch.Tensor], halt_early: b
 
 def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size: int,
               keep_logprobs: bool = False, deadline: float | None = None, desc: str = "predict",
-              halt_early: bool = False, progress: bool = True) -> ViewPredictions:
+              halt_early: bool = False, progress: bool = True, stop=None, on_batch=None) -> ViewPredictions:
+    """Predict ``views`` in order, a batch per process at a time. Before each batch, a stop is agreed
+    by every process: ``stop()`` (a signal), or ``deadline`` (time.time()) reached or too near for one
+    more batch at the speed of the latest one (which follows a machine that slows down part-way); the
+    views that finished are kept (``complete``). ``on_batch(predictions, finished view indices)`` runs
+    after each batch (the vote counts them as they come)."""
     acc, model = runner.acc, runner.model
     n, seq = len(views), ds.canvas ** 2
     canvases = np.zeros((n, seq), dtype=np.uint8)
     halt = np.zeros(n, dtype=np.float32)
     logprobs = np.zeros((n, seq, VOCAB_SIZE), dtype=np.float16) if keep_logprobs else None
     complete = np.zeros(n, dtype=bool)
+    out = ViewPredictions(views, canvases, halt, logprobs, complete)
     was_training = model.training
     model.eval()
     steps = max(1, -(-n // (batch_size * acc.num_processes)))
     bar = progress_bar(steps, desc, "batch", acc.is_main_process and progress)
+    batch_s = 0.0           # the latest batch's time: one that would end past the deadline is not started
     for idx, batch in views.batches(ds, batch_size, acc.process_index, acc.num_processes):
-        if deadline is not None and runner.stop_agreed(time.time() > deadline):
+        late = deadline is not None and time.time() + batch_s > deadline
+        if (deadline is not None or stop is not None) and runner.stop_agreed(late or bool(stop and stop())):
             break
+        t_batch = time.time()
         tb = runner.to_device(batch)
         with acc.autocast():
             logits, q = predict_logits(runner, tb, halt_early)
@@ -91,7 +105,10 @@ def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size
         if keep_logprobs:
             logprobs[ids[ok]] = parts[3].cpu().numpy()[ok]
         complete[ids[ok]] = True
+        if on_batch is not None:
+            on_batch(out, ids[ok])
+        batch_s = time.time() - t_batch
         bar.update(1)
     bar.close()
     model.train(was_training)
-    return ViewPredictions(views, canvases, halt, logprobs, complete)
+    return out

@@ -15,6 +15,7 @@ from torch import nn
 from arc_trm.config import RunConfig
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import Carry, RecursiveModel, act_step
+from arc_trm.slowdown import paced
 
 
 def default_mixed_precision(choice: str) -> str:
@@ -57,8 +58,9 @@ class Runner:
                  min_halt_steps: torch.Tensor | None = None):
         """One ACT step; in training through the (DDP-wrapped) module with the batch's embedding
         rows collecting gradients, else through the bare model (no DDP buffer broadcasts)."""
-        return act_step(self.forward if training else self.model, self.model.cfg, carry, batch,
-                        lambda ids: self.table.lookup(ids, training), training, min_halt_steps)
+        with paced(self.device.type):      # ARC_TRM_SLOWDOWN: a slower machine on purpose (rehearsals)
+            return act_step(self.forward if training else self.model, self.model.cfg, carry, batch,
+                            lambda ids: self.table.lookup(ids, training), training, min_halt_steps)
 
     def to_device(self, batch: dict) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v).to(self.device, non_blocking=True) for k, v in batch.items()}

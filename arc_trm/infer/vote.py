@@ -72,41 +72,54 @@ class InputCandidates:
         return sorted(self.candidates.values(), key=lambda c: (self.score(c, strategy), tie(c)), reverse=True)
 
 
-def collect(ds: ArcDataset, preds: ViewPredictions, score_logprobs: bool) -> dict[tuple[str, int], InputCandidates]:
-    """Decode and invert every completed view; with log-probabilities, score every candidate of
-    a test input under every one of its views."""
-    table = ds.table
-    views = preds.views
-    out: dict[tuple[str, int], InputCandidates] = {}
-    by_input: dict[tuple[str, int], list[int]] = {}
-    for v in np.flatnonzero(preds.complete):
+def add_views(out: dict[tuple[str, int], InputCandidates], ds: ArcDataset, preds: ViewPredictions,
+              finished: np.ndarray) -> None:
+    """Decode and invert the views ``finished`` (indices into ``preds``) and count their votes into
+    ``out``: called after every batch, so a stop at any moment leaves the vote of every finished view."""
+    table, views = ds.table, preds.views
+    for v in finished:
         row, plan = views.rows[v], views.plans[v]
-        task_id = table.task_ids[ds.ex_task[row]]
-        key = (task_id, int(ds.ex_index[row]))
-        ic = out.setdefault(key, InputCandidates(*key))
-        d, perm = int(table.plan_dihedral[plan]), table.plan_perm[plan]
+        key = (table.task_ids[ds.ex_task[row]], int(ds.ex_index[row]))
+        ic = out.get(key) or out.setdefault(key, InputCandidates(*key))
         pred = decode(preds.canvases[v])
         ic.views += 1
-        by_input.setdefault(key, []).append(v)
         if pred.size == 0:
             continue
+        d, perm = int(table.plan_dihedral[plan]), table.plan_perm[plan]
         grid = invert_plan(pred, d, perm)
         c = ic.candidates.setdefault(grid_key(grid), Candidate(grid))
         c.count += 1
         c.halt_sum += float(preds.halt_prob[v])
+
+
+def score_products(out: dict[tuple[str, int], InputCandidates], ds: ArcDataset, preds: ViewPredictions) -> None:
+    """Product of experts: every candidate of a test input scored under every finished view of it, the
+    candidate mapped into that view's frame."""
+    table, views, size = ds.table, preds.views, ds.canvas
+    by_input: dict[tuple[str, int], list[int]] = {}
+    for v in np.flatnonzero(preds.complete):
+        row = views.rows[v]
+        by_input.setdefault((table.task_ids[ds.ex_task[row]], int(ds.ex_index[row])), []).append(v)
+    for key, vs in by_input.items():
+        for c in out[key].candidates.values():
+            if max(c.grid.shape) > size:
+                continue
+            for v in vs:
+                plan = views.plans[v]
+                shown = apply_plan(c.grid, int(table.plan_dihedral[plan]), table.plan_perm[plan])
+                tokens = encode(shown, size=size).astype(np.int64)
+                cells = np.flatnonzero(tokens != 0)
+                c.logp_sum += float(preds.logprobs[v][cells, tokens[cells]].astype(np.float32).sum())
+                c.logp_views += 1
+
+
+def collect(ds: ArcDataset, preds: ViewPredictions, score_logprobs: bool) -> dict[tuple[str, int], InputCandidates]:
+    """Decode and invert every completed view; with log-probabilities, score every candidate of
+    a test input under every one of its views."""
+    out: dict[tuple[str, int], InputCandidates] = {}
+    add_views(out, ds, preds, np.flatnonzero(preds.complete))
     if score_logprobs and preds.logprobs is not None:
-        size = ds.canvas
-        for key, vs in by_input.items():
-            for c in out[key].candidates.values():
-                if max(c.grid.shape) > size:
-                    continue
-                for v in vs:
-                    plan = views.plans[v]
-                    shown = apply_plan(c.grid, int(table.plan_dihedral[plan]), table.plan_perm[plan])
-                    tokens = encode(shown, size=size).astype(np.int64)
-                    cells = np.flatnonzero(tokens != 0)
-                    c.logp_sum += float(preds.logprobs[v][cells, tokens[cells]].astype(np.float32).sum())
-                    c.logp_views += 1
+        score_products(out, ds, preds)
     return out
 
 

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 try:  # installed: the shared format module; in the notebook, the cell above pastes its source
-    from arc_trm.data.arc_format import challenges_entries, challenges_fallback, submission_problems, write_json_atomic
+    from arc_trm.data.arc_format import (CANDIDATES_FORMAT, challenges_entries, challenges_fallback,
+                                         submission_problems, write_json_atomic)
 except ImportError:
     pass
 
@@ -119,9 +120,10 @@ def launch_plan(gpu_list: list) -> tuple:
     return max(1, processes), bool(gpu_list)
 
 
-def log_environment(python: str, gpu_list: list, tested: dict | None = None) -> None:
+def log_environment(python: str, gpu_list: list, tested: dict | None = None, shipped: list | None = None) -> None:
     """The first lines of the log: what a failed run on Kaggle most often comes down to, and each
-    package the image provides next to the version the package was tested with."""
+    package the image provides next to the version the package was tested with. A package the
+    payload ships (accelerate) may well be absent from the image: it is installed next."""
     probe = ("import json, platform, sys\n"
              "from importlib import metadata\n"
              "print('Python', sys.version.split()[0], platform.platform())\n"
@@ -129,7 +131,9 @@ def log_environment(python: str, gpu_list: list, tested: dict | None = None) -> 
              "    try:\n"
              "        m = __import__(name); print(name, m.__version__)\n"
              "    except Exception as e:\n"
-             "        print(name, 'MISSING', repr(e))\n"
+             "        shipped = name in json.loads(sys.argv[2])\n"
+             "        print(name, 'not in the image: installed next from the package' if shipped else "
+             "'MISSING ' + repr(e))\n"
              "import torch; print('CUDA', torch.version.cuda, 'devices', torch.cuda.device_count())\n"
              "for name, want in json.loads(sys.argv[1]).items():\n"
              "    try:\n"
@@ -137,7 +141,8 @@ def log_environment(python: str, gpu_list: list, tested: dict | None = None) -> 
              "    except metadata.PackageNotFoundError:\n"
              "        have = 'MISSING'\n"
              "    print('image', name, have, '' if have == want else f'(package tested with {want})')\n")
-    r = subprocess.run([python, "-c", probe, json.dumps(tested or {})], capture_output=True, text=True)
+    r = subprocess.run([python, "-c", probe, json.dumps(tested or {}), json.dumps(shipped or [])],
+                       capture_output=True, text=True)
     for line in (r.stdout + r.stderr[-500:]).splitlines():
         log(f"env: {line}")
     log(f"env: GPUs: {'; '.join(gpu_list) if gpu_list else 'none'}")
@@ -309,6 +314,15 @@ def replace_if_valid(path: Path, challenges: dict, final: Path, what: str) -> bo
     return True
 
 
+def candidates_usable(path: Path) -> bool:
+    """Whether a candidate file is whole enough to ensemble (``arc-trm ensemble`` checks every entry)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == CANDIDATES_FORMAT and isinstance(data.get("tasks"), dict)
+
+
 def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payload: Path, challenges_path: Path,
                  challenges: dict, scratch: Path, final: Path, budget: float, phase) -> None:
     """Predict with each checkpoint in turn, writing candidates, then ensemble those that exist."""
@@ -334,20 +348,25 @@ def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payl
         outcome = run_predict(python, gpu_list, folder, challenges_path, scratch / f"{e['dir']}.submission.json",
                               cand, seconds, log_path, budget)
         rec.update(seconds=round(seconds, 1), exit=outcome["exit"], log=str(log_path))
+        # Whatever predict left counts when its candidates are whole: a predict stopped at its share (or
+        # that failed late) wrote the answers of every view that finished, which beat the fallback.
+        usable = candidates_usable(cand)
         if outcome["stopped"]:
-            rec.update(reason=f"overran its {seconds:.0f}s and was stopped", overran=True)
+            rec.update(overran=True, note=f"overran its {seconds:.0f}s and was stopped")
         elif outcome["error"]:
-            rec["reason"] = f"predict failed: {outcome['error']}"
-        elif not cand.is_file():
-            rec["reason"] = "predict wrote no candidate file"
-        else:
-            rec["ensembled"] = True
-        if not rec["ensembled"]:
+            rec.update(failed=True, note=f"predict failed: {outcome['error']}")
+        rec["ensembled"] = usable
+        if not usable:
+            rec["reason"] = rec.get("note") or ("predict wrote no candidate file" if not cand.exists()
+                                                else "its candidate file is unreadable")
             log(f"checkpoint {label} left out: {rec['reason']}")
+        elif rec.get("note"):
+            log(f"checkpoint {label} {rec['note']}; the answers it left are used")
         phase(f"predict {e['dir']}", t)
 
     good = [r for r in records if r["ensembled"]]
     left_out = "; ".join(f"{r['checkpoint']}: {r['reason']}" for r in records if not r["ensembled"]) or "none"
+    late = [f"{r['checkpoint']} {r['note']}" for r in good if r.get("note")]
     summary["ensembled"] = len(good)
     if not good:
         log(f"no checkpoint wrote candidates (left out: {left_out}); keeping the fallback")
@@ -366,7 +385,7 @@ def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payl
     if rc == 0 and out.is_file() and replace_if_valid(out, challenges, final, "the ensemble"):
         summary["used"] = "ensemble"
         log(f"ensembled {len(good)} of {len(entries)} checkpoints ({', '.join(r['checkpoint'] for r in good)}); "
-            f"left out: {left_out}")
+            f"left out: {left_out}" + (f"; used as they were left: {'; '.join(late)}" if late else ""))
         return
     summary["ensemble_error"] = (error_line(log_tail(scratch / "ensemble.log")) if rc != 0 or not out.is_file()
                                  else "its submission is unusable")
@@ -420,9 +439,9 @@ def run_job(start: float | None = None) -> dict:
         budget = time_budget_s(meta, rerun)
         python = os.environ.get("ARC_TRM_PYTHON") or sys.executable
         gpu_list = gpus()
-        log_environment(python, gpu_list, meta.get("image_tested"))
-        log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
         names = meta.get("packages") or sorted({w.split("-")[0] for w in meta.get("wheels", [])})
+        log_environment(python, gpu_list, meta.get("image_tested"), names)
+        log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
         if not install_packages(python, payload, names):
             summary["install_failed"] = True
             return summary

@@ -1,5 +1,6 @@
-"""Build the Kaggle notebook: the sources of :mod:`arc_trm.data.arc_format` (the submission
-format, standard library only) and :mod:`arc_trm.kaggle.job`, then one call to the job."""
+"""Build the Kaggle notebook: the sources of :mod:`arc_trm.tempfiles` (temporary files beside their
+target) and :mod:`arc_trm.data.arc_format` (the submission format), both standard library only, and
+of :mod:`arc_trm.kaggle.job`, then one call to the job."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from arc_trm import tempfiles
 from arc_trm.data import arc_format
 from arc_trm.kaggle import job
 
@@ -26,6 +28,7 @@ def build_notebook(title: str, payload_summary: str) -> nbformat.NotebookNode:
             f"{payload_summary}"),
         # First statement of the notebook: the budget is measured from here.
         new_code_cell("import time\nNOTEBOOK_START = time.time()"),
+        new_code_cell(Path(tempfiles.__file__).read_text()),
         new_code_cell(Path(arc_format.__file__).read_text()),
         new_code_cell(Path(job.__file__).read_text()),
         new_code_cell("summary = run_job(NOTEBOOK_START)\nprint(json.dumps(summary, indent=2))"),

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import nbformat
 
+from arc_trm import slowdown
 from arc_trm.data.tasks import answers_of, load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.score import Score, score_submission
 from arc_trm.kaggle.image import image_environment
-from arc_trm.jsonfile import read_json
+from arc_trm.jsonfile import field_of, read_json
 from arc_trm.kaggle.job import CHALLENGES_NAME, PAYLOAD_MARKER
 
 
@@ -57,21 +58,27 @@ def notebook_script(notebook: Path) -> str:
 
 
 def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, processes: int = 1,
-             root: Path | None = None, echo: bool = True) -> Rehearsal:
+             root: Path | None = None, echo: bool = True, slow: str | None = None) -> Rehearsal:
+    """``slow``: ``FACTOR`` or ``FACTOR@SECONDS`` (:mod:`arc_trm.slowdown`): every model step of each
+    predict takes FACTOR times as long, from SECONDS after that predict started: a machine slower than
+    its plan, to see what the package keeps."""
+    if slow is not None:
+        slowdown.parse(slow)
     package_dir = Path(package_dir)
     dataset, notebook_dir = package_dir / "dataset", package_dir / "notebook"
     notebooks = sorted(notebook_dir.glob("*.ipynb"))
     if not (dataset / PAYLOAD_MARKER).is_file() or not notebooks:
         raise ArcTrmError("not a package folder (no dataset/arc_trm_payload.json and notebook/*.ipynb); "
                           "run `arc-trm package` first", source=str(package_dir))
-    meta = read_json(dataset / "dataset-metadata.json", "dataset metadata")
-    payload = read_json(dataset / PAYLOAD_MARKER, "payload")
+    meta = read_json(dataset / "dataset-metadata.json", "dataset metadata", dict)
+    slug = field_of(meta, "id", str, "dataset metadata", dataset / "dataset-metadata.json")
+    payload = read_json(dataset / PAYLOAD_MARKER, "payload", dict)
     report = load_spec(tasks, solutions=False)
     challenges = {t.task_id: t.to_challenge() for t in report.tasks}
     root = Path(root or tempfile.mkdtemp(prefix="arc-trm-rehearsal-")).absolute()
     if root.exists() and any(root.iterdir()):
         raise ArcTrmError("the rehearsal folder must be new or empty", source=str(root))
-    fake_kaggle(root / "kaggle", dataset, challenges, payload.get("competition", "competition"), meta["id"])
+    fake_kaggle(root / "kaggle", dataset, challenges, str(payload.get("competition") or "competition"), slug)
     python = image_environment(root / "venv")
     script = root / "notebook.py"
     script.write_text(notebook_script(notebooks[0]))
@@ -80,6 +87,9 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
                ARC_TRM_PROCESSES=str(processes), PYTHONUNBUFFERED="1")
     if budget_s is not None:
         env["ARC_TRM_TIME_BUDGET_S"] = str(budget_s)
+    env.pop(slowdown.ENV, None)
+    if slow is not None:
+        env[slowdown.ENV] = slow
     proc = subprocess.Popen([str(python), str(script)], cwd=root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
     lines = []
@@ -115,29 +125,29 @@ def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
     if s.get("predict_error"):
         return f"predict failed in the rehearsal: {s['predict_error']} (log: {log_path})", []
     if s.get("install_failed"):
-        return f"the package's wheels did not install in the rehearsal (see the install lines above)", []
+        return "the package's wheels did not install in the rehearsal (see the install lines above)", []
     if r.returncode != 0:
         return f"the notebook itself failed (exit {r.returncode}); see its log above", []
     if s.get("used") != "predict":
         return (f"the notebook kept the fallback submission ({s.get('used', 'no summary')}); see its log above"
                 f" and {log_path}"), []
     if s.get("predict_stopped"):
-        return None, ["predict overran its time and was stopped; its valid file was used, but on Kaggle the "
-                      "same plan would be cut short too"]
+        return None, ["predict overran its time and was stopped; the answers it had voted were used (a Kaggle "
+                      "machine as slow as this one would cut the plan short too)"]
     return None, []
 
 
 def _ensemble_verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
     s = r.summary                 # the checkpoints ran, so the install succeeded
-    out = [c for c in s["checkpoints"] if not c.get("ensembled")]
-    failed = [c for c in out if not c.get("overran")]
-    warnings = [f"checkpoint {c['checkpoint']} ({c.get('source')}) {c['reason']}; it was left out" for c in out
-                if c.get("overran")]
-    others = (f"the submission is the ensemble of the other {s.get('ensembled', 0)}" if s.get("used") == "ensemble"
+    failed = [c for c in s["checkpoints"] if c.get("failed") or not (c.get("ensembled") or c.get("overran"))]
+    warnings = [f"checkpoint {c['checkpoint']} ({c.get('source')}) {c.get('note') or c.get('reason')}; "
+                + ("the answers it left were used" if c.get("ensembled") else "it was left out")
+                for c in s["checkpoints"] if c.get("overran")]
+    others = (f"the submission is the ensemble of {s.get('ensembled', 0)}" if s.get("used") == "ensemble"
               else "the notebook kept the fallback submission")
     if failed:
-        named = "; ".join(f"{c['checkpoint']} ({c.get('source')}) {c['reason']} (log: {c.get('log', '?')})"
-                          for c in failed)
+        named = "; ".join(f"{c['checkpoint']} ({c.get('source')}) {c.get('reason') or c.get('note')} "
+                          f"(log: {c.get('log', '?')})" for c in failed)
         return f"{len(failed)} of {len(s['checkpoints'])} checkpoints failed in the rehearsal: {named}; {others}", warnings
     if s.get("ensemble_error"):
         kept = (f"checkpoint {s['used_checkpoint']}'s own answers were submitted" if s.get("used_checkpoint")

@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from arc_trm.atomic import recover_folder, replacing_folder
 from arc_trm.config import RunConfig, apply_overrides, changed_fields, set_fields
 from arc_trm.data.canvas import CANVAS
+from arc_trm.data.dataset import load_prints, save_prints
+from arc_trm.data.overlap import Prints
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import read_json
@@ -42,6 +44,7 @@ class Checkpoint:
     manifest: dict
     info: dict
     folder: Path
+    prints: Prints | None = None      # fingerprints of the pairs it trained on (None: not recorded)
 
     @property
     def canvas(self) -> int:
@@ -49,7 +52,7 @@ class Checkpoint:
 
 
 def export(folder: Path, cfg: RunConfig, model: RecursiveModel, table: PuzzleEmbeddings, puzzles: PuzzleTable,
-           manifest: dict, ema: EMA | None = None, info: dict | None = None) -> Path:
+           manifest: dict, ema: EMA | None = None, info: dict | None = None, prints: Prints | None = None) -> Path:
     """Write atomically (:func:`arc_trm.atomic.replacing_folder`): a kill or a full disk leaves the
     previous checkpoint whole. ``model`` is the bare module (never a DDP or compiled wrapper), so
     names are the same however it was run."""
@@ -57,13 +60,14 @@ def export(folder: Path, cfg: RunConfig, model: RecursiveModel, table: PuzzleEmb
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if ema is not None:
         weights.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.shadow.items()})
-    with replacing_folder(folder) as tmp:
+    with replacing_folder(folder, "checkpoint") as tmp:
         save_file(weights, tmp / "model.safetensors")
         save_file({"weight": table.weight.detach().float().cpu().contiguous()}, tmp / "puzzle_embeddings.safetensors")
         (tmp / "config.json").write_bytes(orjson.dumps(cfg.to_dict(), option=orjson.OPT_INDENT_2))
         (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         (tmp / "info.json").write_bytes(orjson.dumps(info or {}, option=orjson.OPT_INDENT_2))
         puzzles.save(tmp)
+        save_prints(tmp, prints)          # what it trained on, for predict's overlap check
     return folder
 
 
@@ -110,12 +114,14 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
         weights = load_file(folder / "model.safetensors", device="cpu")
         table_w = load_file(folder / "puzzle_embeddings.safetensors", device="cpu")["weight"]
         puzzles = PuzzleTable.load(folder)
-        manifest = read_json(folder / "manifest.json", "checkpoint manifest")
-        info = read_json(folder / "info.json", "checkpoint info") if (folder / "info.json").is_file() else {}
+        manifest = read_json(folder / "manifest.json", "checkpoint manifest", dict)
+        info = read_json(folder / "info.json", "checkpoint info", dict) if (folder / "info.json").is_file() else {}
+        canvas = manifest.get("canvas", CANVAS)
+        if type(canvas) is not int or not 1 <= canvas <= CANVAS:
+            raise ArcTrmError(f"manifest.json: canvas must be a whole number 1..{CANVAS}, found {canvas!r}")
     except (OSError, ValueError, KeyError, SafetensorError, ArcTrmError) as e:
         raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
     check_overrides(cfg, overrides or [], str(folder), fields)
-    canvas = int(manifest.get("canvas", CANVAS))
     model = build_model(cfg.model, canvas * canvas)
     dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}
     has_ema = any(k.startswith("ema.") for k in weights)
@@ -132,7 +138,11 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
     model.to(device)
     table = PuzzleEmbeddings(table_w.shape[0], table_w.shape[1], device)
     table.weight = table_w.to(device)
-    return Checkpoint(cfg, model, table, puzzles, manifest, info, folder)
+    try:
+        prints = load_prints(folder)
+    except (OSError, ValueError, ArcTrmError) as e:
+        raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
+    return Checkpoint(cfg, model, table, puzzles, manifest, info, folder, prints)
 
 
 def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable) -> tuple[torch.Tensor, np.ndarray]:

@@ -27,9 +27,12 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, kind: str = 
     return torch.where(mask, nll, torch.zeros_like(nll))
 
 
-def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax"):
-    """TRM's loss for one supervision step, summed over the batch (the caller divides by the
-    batch size): per-sample mean token CE + 0.5 · BCE(halt logit, whole grid exactly right).
+def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax",
+             q_continue: torch.Tensor | None = None, target_q_continue: torch.Tensor | None = None):
+    """The references' loss for one supervision step, summed over the batch (the caller divides by
+    the batch size): per-sample mean token CE + 0.5 · BCE(halt logit, whole grid exactly right), and
+    with HRM's Q-learning (``target_q_continue``) + 0.5 · BCE(continue logit, its bootstrapped target),
+    added in the references' order.
     Returns (loss, per-sample exact-correct flags, per-sample valid flags, metric sums)."""
     mask = labels != IGNORE_LABEL
     counts = mask.sum(-1)
@@ -42,4 +45,14 @@ def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, k
     halt = F.binary_cross_entropy_with_logits(q_halt, exact.to(q_halt.dtype), reduction="sum")
     metrics = {"lm_loss": lm.detach(), "halt_loss": halt.detach(),
                "cell_accuracy": torch.where(valid, correct.sum(-1) / divisor.squeeze(-1), 0).sum().detach()}
-    return lm + 0.5 * halt, exact, valid, metrics
+    if target_q_continue is None:
+        return lm + 0.5 * halt, exact, valid, metrics
+    cont = F.binary_cross_entropy_with_logits(q_continue, target_q_continue, reduction="sum")
+    metrics["continue_loss"] = cont.detach()
+    return lm + 0.5 * (halt + cont), exact, valid, metrics
+
+
+def step_loss(out: dict, kind: str = "stablemax"):
+    """:func:`act_loss` of one :func:`arc_trm.model.trm.act_step`'s outputs."""
+    return act_loss(out["logits"], out["q_halt"], out["data"]["labels"], kind, out.get("q_continue"),
+                    out.get("target_q_continue"))

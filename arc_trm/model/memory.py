@@ -15,7 +15,7 @@ import torch
 
 from arc_trm.config import ModelConfig
 from arc_trm.errors import ArcTrmError
-from arc_trm.model.flops import applications_per_cycle, seq_total
+from arc_trm.model.flops import blocks_per_step, seq_total
 from arc_trm.model.layers import swiglu_width
 
 
@@ -27,7 +27,7 @@ def bytes_per_sample(m: ModelConfig, canvas: int, device_type: str, mixed_precis
     if m.mlp == "conv_swiglu":      # the convolution's input and output (bf16)
         per_token += swiglu_width(m.hidden_size, m.expansion)
     width = 2 if mixed_precision in ("bf16", "fp16") else 4
-    return per_token * tokens * m.num_layers * applications_per_cycle(m) * width
+    return per_token * tokens * blocks_per_step(m)[1] * width
 
 
 def available_bytes(device: torch.device) -> int | None:

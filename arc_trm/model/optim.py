@@ -24,11 +24,12 @@ def dense_optimizer(model: nn.Module, o: OptimConfig) -> torch.optim.Optimizer:
                      a=1.0, b=1.0)
 
 
-def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float) -> float:
+def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float, start: str = "one_step") -> float:
     """LR used for optimizer step ``step`` (0-based): warmup, then cosine from base to
-    ``min_ratio``·base (``min_ratio`` = 1 keeps it flat, as TRM's ARC runs do)."""
+    ``min_ratio``·base (``min_ratio`` = 1 keeps it flat, as TRM's ARC runs do). ``start``: "one_step"
+    (TRM: warmup step k at (k+1)/warmup) or "zero" (URM: k/warmup, the first step at lr 0)."""
     if step < warmup:
-        return base_lr * (step + 1) / warmup
+        return base_lr * (step + (start == "one_step")) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     progress = min(max(progress, 0.0), 1.0)
     return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))

@@ -1,15 +1,26 @@
-"""``arc-trm import-reference``: a checkpoint written by the TRM reference code or by URM's (a
-``torch.save`` of its model's state dict, as published on model hubs) → an ordinary arc-trm
-checkpoint folder. Which of the two a file holds is read from its tensor names (TRM:
-``L_level.layers.*`` and ``H_init``; URM: ``layers.*`` and ``init_hidden``).
+"""``arc-trm import-reference``: a checkpoint written by a reference code base (the TRM reference's, URM's,
+HRM's, in the TRM repository's copy or sapientinc's) → an ordinary arc-trm checkpoint folder.
 
-arc-trm's forward is the reference's, so the weights carry over as they are: only names change
-(and the halting head keeps row 0 of the reference's two-row Q head, the halt logit; row 1 is
-the unused "continue" logit). The file is read with ``weights_only=True``: nothing beyond
-tensors is ever unpickled. With the run's ``identifiers.json`` every puzzle-embedding row is
-mapped to arc-trm's (task, dihedral, colour permutation) plan, so tasks the reference trained
-on keep their rows; without it only the mean of the trained rows is kept and every task is
-treated as unseen (test-time training from mean-initialised rows, the Kaggle path).
+What a file holds is read, not assumed:
+- its container: a ``torch.save`` of the model's state dict (what model hubs publish), or the training
+  dict of URM's ``pretrain.py`` (``step``, ``model_state_dict``, ``optimizer_states``, RNG states), whose
+  ``model_state_dict`` is taken; the file is read with ``weights_only=True``, so nothing beyond tensors
+  and plain values is ever unpickled;
+- its architecture: from its tensor names, through the table of known layouts (:data:`LAYOUTS`: HRM
+  ``H_level.layers.*`` and ``L_level.layers.*`` + ``H_init``; TRM ``L_level.layers.*`` + ``H_init``; URM
+  ``layers.*`` + ``init_hidden``), each with its names, its halting head and the published ARC settings
+  for what shapes cannot tell;
+- its config: ``--config``, else the first of ``all_config.yaml`` (TRM's ``pretrain.py``),
+  ``config.yaml`` (URM's ``save_code_and_config``) and ``.hydra/config.yaml`` beside the file; without
+  one, the layout's published ARC settings, and the import says which it took.
+
+arc-trm's forward is the references', so the weights carry over as they are: only names change (TRM
+keeps row 0 of the two-row Q head, the halt logit, where it halts on that alone; URM and HRM keep both
+rows, as their code has them). With
+the run's ``identifiers.json`` every puzzle-embedding row is mapped to arc-trm's (task, dihedral, colour
+permutation) plan, so tasks the reference trained on keep their rows; without it only the mean of the
+trained rows is kept and every task is treated as unseen (test-time training from mean-initialised
+rows, the Kaggle path).
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -36,9 +49,133 @@ PREFIXES = ("_orig_mod.", "model.inner.")
 # Buffers the reference may save that carry no weights.
 IGNORED = re.compile(r"^(rotary_emb\..*|puzzle_emb\.local_.*)$")
 SEPARATOR = "|||"
-# The reference's ARC runs, for what tensor shapes cannot tell.
-ARC_DEFAULTS = {"num_heads": 8, "H_cycles": 3, "L_cycles": 4, "halt_max_steps": 16, "puzzle_emb_len": 16,
-                "stream_dtype": "bfloat16"}   # the reference's forward_dtype
+# Where a reference run keeps its config, beside its checkpoint, in the order they are looked for.
+CONFIG_NAMES = ("all_config.yaml", "config.yaml", ".hydra/config.yaml")
+
+
+def _channel_names(ref: str, ours: str, attention: bool = True) -> dict[str, str]:
+    """One block's tensors: reference prefix ``ref`` → arc-trm prefix ``ours``."""
+    names = {f"{ref}.mlp.gate_up_proj.weight": f"{ours}.mlp.gate_up.weight",
+             f"{ref}.mlp.down_proj.weight": f"{ours}.mlp.down.weight",
+             f"{ref}.mlp.dwconv.weight": f"{ours}.mlp.dwconv.weight",
+             f"{ref}.mlp.dwconv.bias": f"{ours}.mlp.dwconv.bias"}
+    if attention:
+        names.update({f"{ref}.self_attn.qkv_proj.weight": f"{ours}.attn.qkv.weight",
+                      f"{ref}.self_attn.o_proj.weight": f"{ours}.attn.out.weight"})
+    else:
+        names.update({f"{ref}.mlp_t.gate_up_proj.weight": f"{ours}.mlp_t.gate_up.weight",
+                      f"{ref}.mlp_t.down_proj.weight": f"{ours}.mlp_t.down.weight"})
+    return names
+
+
+def _expansion(d: int, inter: int) -> float:
+    return 4.0 if not inter or swiglu_width(d, 4.0) == inter else inter * 3 / (2 * d)
+
+
+def _layer_count(w: dict, prefix: str) -> int:
+    depth = prefix.count(".")
+    return len({int(k.split(".")[depth]) for k in w if k.startswith(prefix)})
+
+
+def _trm_shapes(w: dict) -> dict:
+    d = int(w["H_init"].shape[0])
+    mlp_t = any(".mlp_t." in k for k in w)
+    gate = w.get("L_level.layers.0.mlp.gate_up_proj.weight")
+    return {"hidden_size": d, "num_layers": _layer_count(w, "L_level.layers."), "mlp_t": mlp_t,
+            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
+            "pos_encoding": "learned" if "embed_pos.embedding_weight" in w else ("none" if mlp_t else "rope")}
+
+
+def _urm_shapes(w: dict) -> dict:
+    d = int(w["init_hidden"].shape[0])
+    conv, gate = w.get("layers.0.mlp.dwconv.weight"), w.get("layers.0.mlp.gate_up_proj.weight")
+    return {"hidden_size": d, "num_layers": _layer_count(w, "layers."),
+            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
+            "conv_kernel": int(conv.shape[-1]) if conv is not None else 2}
+
+
+def _hrm_shapes(w: dict) -> dict:
+    for level in ("H_level", "L_level"):
+        if not _has(w, f"{level}.layers."):
+            raise ArcTrmError(f"missing module {level}: an HRM checkpoint holds both H_level.layers.* and "
+                              "L_level.layers.* tensors")
+    d = int(w["H_init"].shape[0])
+    gate = w.get("L_level.layers.0.mlp.gate_up_proj.weight")
+    return {"hidden_size": d, "num_layers": _layer_count(w, "L_level.layers."),
+            "h_layers": _layer_count(w, "H_level.layers."), "mlp_t": any(".mlp_t." in k for k in w),
+            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
+            "pos_encoding": "learned" if "embed_pos.embedding_weight" in w else "rope"}
+
+
+def _hrm_names(cfg: ModelConfig) -> dict[str, str]:
+    names = _trm_names(cfg)
+    for i in range(cfg.h_layers):
+        names.update(_channel_names(f"H_level.layers.{i}", f"h_layers.{i}", attention=not cfg.mlp_t))
+    return names
+
+
+def _trm_names(cfg: ModelConfig) -> dict[str, str]:
+    names = {"H_init": "H_init", "L_init": "L_init", "embed_tokens.embedding_weight": "embed_tokens",
+             "lm_head.weight": "lm_head.weight", "embed_pos.embedding_weight": "embed_pos"}
+    for i in range(cfg.num_layers):
+        names.update(_channel_names(f"L_level.layers.{i}", f"layers.{i}", attention=not cfg.mlp_t))
+    return names
+
+
+def _urm_names(cfg: ModelConfig) -> dict[str, str]:
+    names = {"init_hidden": "init_hidden", "embed_tokens.embedding_weight": "embed_tokens",
+             "lm_head.weight": "lm_head.weight"}
+    for i in range(cfg.num_layers):
+        names.update(_channel_names(f"layers.{i}", f"layers.{i}"))
+    return names
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One reference code base's checkpoint: how its tensors are recognised and named, what its shapes
+    tell, and its published ARC settings for the rest."""
+
+    recursion: str
+    describe: str                                       # for messages: its tensor names
+    matches: Callable[[dict], bool]
+    shapes: Callable[[dict], dict]                      # model fields the tensors determine
+    names: Callable[[ModelConfig], dict[str, str]]      # reference name → arc-trm name
+    defaults: dict                                      # the published ARC runs' settings
+    arch_name: str                                      # what its config's arch.name contains
+    fixed: dict = field(default_factory=dict)           # fields its code always has
+
+
+def _has(w: dict, prefix: str) -> bool:
+    return any(k.startswith(prefix) for k in w)
+
+
+LAYOUTS = (
+    # HRM before TRM: it has TRM's names and a high-level module beside them
+    Layout("hrm", "model.inner.H_level.layers.* and L_level.layers.* with H_init",
+           lambda w: "H_init" in w and _has(w, "H_level.layers."), _hrm_shapes, _hrm_names,
+           # the TRM repository's config/arch/hrm.yaml (sapientinc/HRM's config/arch/hrm_v1.yaml)
+           {"num_heads": 8, "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 16, "puzzle_emb_len": 1,
+            "stream_dtype": "bfloat16"}, "hrm", {"recursion": "hrm", "mlp": "swiglu", "no_ACT_continue": False}),
+    Layout("trm", "model.inner.L_level.layers.* with H_init",
+           lambda w: "H_init" in w and _has(w, "L_level.layers."), _trm_shapes, _trm_names,
+           # the reference's ARC runs (config/arch/trm.yaml and its README's commands)
+           {"num_heads": 8, "H_cycles": 3, "L_cycles": 4, "halt_max_steps": 16, "puzzle_emb_len": 16,
+            "stream_dtype": "bfloat16"}, "trm", {"recursion": "trm", "mlp": "swiglu"}),
+    Layout("urm", "model.inner.layers.* with init_hidden",
+           lambda w: "init_hidden" in w and any(k.startswith("layers.") for k in w), _urm_shapes, _urm_names,
+           # URM's ARC runs (scripts/URM_arcagi1.sh, URM_arcagi2.sh)
+           {"num_heads": 8, "H_cycles": 2, "L_cycles": 6, "halt_max_steps": 16, "puzzle_emb_len": 1,
+            "stream_dtype": "bfloat16", "pos_encoding": "rope"}, "urm",
+           {"recursion": "urm", "mlp": "conv_swiglu"}),
+)
+
+
+def layout_of(w: dict[str, torch.Tensor]) -> Layout | None:
+    return next((lay for lay in LAYOUTS if lay.matches(w)), None)
+
+
+def layout_named(recursion: str) -> Layout:
+    return next(lay for lay in LAYOUTS if lay.recursion == recursion)
 
 
 def _first_sentence(e: Exception, limit: int = 200) -> str:
@@ -49,8 +186,9 @@ def _first_sentence(e: Exception, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: text.rfind(" ", 0, limit)] + " ..."
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The reference file's tensors, names stripped of the compile and wrapper prefixes."""
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The file's model tensors, names stripped of the compile and wrapper prefixes, and what the
+    container said (``{"container": ..., "step": ...}``)."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -60,15 +198,28 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
         raise ArcTrmError(f"not a readable torch checkpoint (truncated or another format: {_first_sentence(e)})",
                           source=str(path)) from None
+    meta = {"container": "state dict"}
+    if isinstance(raw, dict) and "model_state_dict" in raw:        # a training dict (URM's pretrain.py)
+        meta = {"container": "training checkpoint", "step": raw.get("step") if type(raw.get("step")) is int else None}
+        raw = raw["model_state_dict"]
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise ArcTrmError("not a tensor state dict (expected the model.state_dict() the reference saves)",
-                          source=str(path))
+        keys = ", ".join(sorted(map(str, raw))[:6]) if isinstance(raw, dict) else type(raw).__name__
+        raise ArcTrmError(f"not a tensor state dict (it holds {keys}; expected the model.state_dict() a reference "
+                          "saves, or a training checkpoint with model_state_dict)", source=str(path))
     out = strip_prefixes(raw)
-    if architecture(out) is None:
-        hint = " (it has H_level weights: an HRM checkpoint?)" if any("H_level" in k for k in out) else ""
-        raise ArcTrmError("not a TRM or URM checkpoint: no model.inner.L_level.layers.* (TRM) or "
-                          f"model.inner.layers.* with init_hidden (URM) weights{hint}", source=str(path))
-    return out
+    lay = layout_of(out)
+    if lay is None:
+        known = "; ".join(f"{lay.recursion.upper()}: {lay.describe}" for lay in LAYOUTS)
+        raise ArcTrmError(f"not a checkpoint of a known layout ({known})", source=str(path))
+    try:
+        lay.shapes(out)                  # a layout's own check: an HRM needs both its modules
+    except ArcTrmError as e:
+        raise ArcTrmError(e.reason, source=str(path)) from None
+    return out, meta
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)[0]
 
 
 def strip_prefixes(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -83,51 +234,69 @@ def strip_prefixes(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def architecture(w: dict[str, torch.Tensor]) -> str | None:
-    """"trm" or "urm" by the tensor names, None for neither."""
-    if "H_init" in w and any(k.startswith("L_level.layers.") for k in w):
-        return "trm"
-    if "init_hidden" in w and any(k.startswith("layers.") for k in w):
-        return "urm"
+    """The recursion of the layout the tensor names match (None for none)."""
+    lay = layout_of(w)
+    return lay.recursion if lay else None
+
+
+def config_beside(step_file: Path) -> Path | None:
+    """The run's config next to its checkpoint, as the reference code bases write it."""
+    for name in CONFIG_NAMES:
+        path = Path(step_file).parent / name
+        if path.is_file():
+            return path
     return None
 
 
-def hidden_size_of(w: dict[str, torch.Tensor]) -> int:
-    return int((w["init_hidden"] if "init_hidden" in w else w["H_init"]).shape[0])
+def _yaml(path: Path) -> dict:
+    import yaml
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ArcTrmError(f"cannot read the reference config ({str(e)[:160]})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise ArcTrmError("not a reference run config (a YAML mapping with an arch: table)", source=str(path))
+    return data
 
 
 def config_from_yaml(path: Path) -> dict:
-    """The ``arch:`` table of a reference ``all_config.yaml`` as arc-trm model fields."""
-    import yaml
-
-    try:
-        arch = (yaml.safe_load(Path(path).read_text()) or {}).get("arch")
-    except (OSError, yaml.YAMLError) as e:
-        raise ArcTrmError(f"cannot read the reference config ({str(e)[:160]})", source=str(path)) from None
+    """The ``arch:`` table of a reference run's config as arc-trm model fields."""
+    arch = _yaml(path).get("arch")
     if not isinstance(arch, dict):
-        raise ArcTrmError("no arch: table (expected the reference run's all_config.yaml)", source=str(path))
+        raise ArcTrmError("no arch: table (expected the reference run's all_config.yaml or config.yaml)",
+                          source=str(path))
     fields = {k: arch[k] for k in ("hidden_size", "num_heads", "expansion", "H_cycles", "L_cycles", "halt_max_steps",
                                    "halt_exploration_prob", "puzzle_emb_len", "mlp_t", "rope_theta") if k in arch}
-    if "urm" in str(arch.get("name", "")).lower():   # URM's name: urm.urm@URM; its code always has ConvSwiGLU
-        fields.update(recursion="urm", mlp="conv_swiglu")
+    name = str(arch.get("name", "")).lower()
+    lay = next((lay for lay in LAYOUTS if lay.arch_name != "trm" and lay.arch_name in name), layout_named("trm"))
+    fields.update(lay.fixed)
+    if lay.recursion == "urm":
         if "loops" in arch:
             fields["halt_max_steps"] = arch["loops"]
         if "num_layers" in arch:
             fields["num_layers"] = arch["num_layers"]
-    else:
-        fields["recursion"] = "trm"
     if "L_layers" in arch:
         fields["num_layers"] = arch["L_layers"]
+    if lay.recursion == "hrm":
+        if "H_layers" in arch:
+            fields["h_layers"] = arch["H_layers"]
+        fields["puzzle_emb_len"] = 1              # HRM's code: ceil(puzzle_emb_ndim / hidden_size) positions
+    elif "no_ACT_continue" in arch:
+        fields["no_ACT_continue"] = bool(arch["no_ACT_continue"])
     if "pos_encodings" in arch:
         fields["pos_encoding"] = arch["pos_encodings"]
     if arch.get("forward_dtype") in ("bfloat16", "float32"):   # the dtype its weights were trained with
         fields["stream_dtype"] = arch["forward_dtype"]
-    loss = (arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy")
+    loss = (arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy") if isinstance(arch.get("loss"), dict) \
+        else "stablemax_cross_entropy"
     fields["loss"] = "softmax" if "softmax" in str(loss) else "stablemax"
     ndim, hidden = arch.get("puzzle_emb_ndim"), arch.get("hidden_size")
+    if isinstance(ndim, str) and ndim.startswith("${"):       # Hydra's ${.hidden_size}, unresolved
+        ndim = hidden
     if ndim is not None and hidden is not None and ndim != hidden:
         raise ArcTrmError(f"puzzle_emb_ndim {ndim} differs from hidden_size {hidden}; arc-trm's puzzle rows are "
                           "hidden_size wide", source=str(path))
-    if fields.get("puzzle_emb_len") == 0 or (fields.get("recursion") == "urm" and ndim):
+    if fields.get("puzzle_emb_len") == 0 or (lay.recursion == "urm" and ndim):
         fields["puzzle_emb_len"] = 1          # ceil(puzzle_emb_ndim / hidden_size) positions
     for k in ("expansion", "halt_exploration_prob", "rope_theta"):
         if k in fields:
@@ -135,63 +304,29 @@ def config_from_yaml(path: Path) -> dict:
     return fields
 
 
-# URM's ARC runs (scripts/URM_arcagi*.sh), for what its tensor shapes cannot tell.
-URM_ARC_DEFAULTS = {"num_heads": 8, "H_cycles": 2, "L_cycles": 6, "halt_max_steps": 16, "puzzle_emb_len": 1,
-                    "stream_dtype": "bfloat16", "recursion": "urm", "mlp": "conv_swiglu", "pos_encoding": "rope"}
-
-
 def use_muon(path: Path) -> bool:
     """Whether the run was trained with Muon (URM's ARC-AGI-2 script: ``use_muon: true``)."""
-    import yaml
     try:
-        return bool((yaml.safe_load(Path(path).read_text()) or {}).get("use_muon"))
-    except (OSError, yaml.YAMLError):
+        return bool(_yaml(path).get("use_muon"))
+    except ArcTrmError:
         return False
 
 
 def config_from_shapes(w: dict[str, torch.Tensor]) -> dict:
-    """Model fields the tensors determine, with the reference's ARC defaults for the rest."""
-    if architecture(w) == "urm":
-        d = int(w["init_hidden"].shape[0])
-        layers = sorted({int(k.split(".")[1]) for k in w if k.startswith("layers.")})
-        conv = w.get("layers.0.mlp.dwconv.weight")
-        inter = int(w["layers.0.mlp.gate_up_proj.weight"].shape[0]) // 2 if "layers.0.mlp.gate_up_proj.weight" in w else 0
-        expansion = 4.0 if swiglu_width(d, 4.0) == inter or not inter else inter * 3 / (2 * d)
-        return {**URM_ARC_DEFAULTS, "hidden_size": d, "num_layers": len(layers), "expansion": expansion,
-                "conv_kernel": int(conv.shape[-1]) if conv is not None else 2}
-    d = int(w["H_init"].shape[0])
-    layers = sorted({int(k.split(".")[2]) for k in w if k.startswith("L_level.layers.")})
-    mlp_t = any(".mlp_t." in k for k in w)
-    inter = int(w["L_level.layers.0.mlp.gate_up_proj.weight"].shape[0]) // 2
-    expansion = 4.0 if swiglu_width(d, 4.0) == inter else inter * 3 / (2 * d)
-    return {**ARC_DEFAULTS, "hidden_size": d, "num_layers": len(layers), "mlp_t": mlp_t, "expansion": expansion,
-            "pos_encoding": "learned" if "embed_pos.embedding_weight" in w else ("none" if mlp_t else "rope"),
-            "recursion": "trm", "mlp": "swiglu"}
+    """Model fields the tensors determine, with the layout's published ARC settings for the rest."""
+    lay = layout_of(w)
+    return {**lay.defaults, **lay.fixed, **lay.shapes(w)}
 
 
 def mapped_weights(w: dict[str, torch.Tensor], cfg: ModelConfig, source: str) -> dict[str, torch.Tensor]:
     """arc-trm's names for the reference's tensors; a missing, unknown or mis-shaped tensor is
     refused with its name, the expected and the found shape."""
-    names = {"H_init": "H_init", "L_init": "L_init", "init_hidden": "init_hidden",
-             "embed_tokens.embedding_weight": "embed_tokens", "lm_head.weight": "lm_head.weight",
-             "embed_pos.embedding_weight": "embed_pos"}
-    for i in range(cfg.num_layers):
-        ref, ours = (f"layers.{i}" if cfg.recursion == "urm" else f"L_level.layers.{i}"), f"layers.{i}"
-        names.update({f"{ref}.mlp.gate_up_proj.weight": f"{ours}.mlp.gate_up.weight",
-                      f"{ref}.mlp.down_proj.weight": f"{ours}.mlp.down.weight",
-                      f"{ref}.mlp.dwconv.weight": f"{ours}.mlp.dwconv.weight",
-                      f"{ref}.mlp.dwconv.bias": f"{ours}.mlp.dwconv.bias"})
-        if cfg.mlp_t:
-            names.update({f"{ref}.mlp_t.gate_up_proj.weight": f"{ours}.mlp_t.gate_up.weight",
-                          f"{ref}.mlp_t.down_proj.weight": f"{ours}.mlp_t.down.weight"})
-        else:
-            names.update({f"{ref}.self_attn.qkv_proj.weight": f"{ours}.attn.qkv.weight",
-                          f"{ref}.self_attn.o_proj.weight": f"{ours}.attn.out.weight"})
+    names = layout_named(cfg.recursion).names(cfg)
     want = build_model(cfg, CANVAS * CANVAS).state_dict()
     unknown = sorted(k for k in w if (k not in names or names[k] not in want)
                      and k not in ("q_head.weight", "q_head.bias", "puzzle_emb.weights") and not IGNORED.match(k))
     if unknown:
-        kind = "URM" if cfg.recursion == "urm" else f"{'MLP-t' if cfg.mlp_t else 'attention'} TRM"
+        kind = {"urm": "URM"}.get(cfg.recursion, f"{'MLP-t' if cfg.mlp_t else 'attention'} {cfg.recursion.upper()}")
         raise ArcTrmError(f"unexpected tensor {unknown[0]} for a {cfg.num_layers}-layer {kind} with "
                           f"{cfg.mlp} ({len(unknown)} unexpected)", source=source)
     out = {}
@@ -258,27 +393,43 @@ def puzzle_table_from_identifiers(path: Path, rows: torch.Tensor) -> tuple[Puzzl
     return table, weight
 
 
+def _settings(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items())
+
+
 def import_reference(step_file: Path, out: Path, config: Path | None = None, identifiers: Path | None = None,
-                     overrides: list[str] | None = None) -> checkpoint.Checkpoint:
-    """Convert and write ``out`` (nothing is written unless every check passes)."""
+                     overrides: list[str] | None = None, notes: list[str] | None = None) -> checkpoint.Checkpoint:
+    """Convert and write ``out`` (nothing is written unless every check passes). ``notes`` receives
+    what the import found and assumed (the container, the config it read, the settings it took)."""
     step_file, out = Path(step_file), Path(out)
+    notes = notes if notes is not None else []
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArcTrmError("already exists; choose a new folder for the imported checkpoint", source=str(out))
-    w = read_state_dict(step_file)
-    arch = architecture(w)
-    cfg = RunConfig(name="reference-import", model_preset="urm-paper" if arch == "urm" else "trm-paper-att")
+    w, meta = read_checkpoint(step_file)
+    lay = layout_of(w)
+    if meta["container"] == "training checkpoint":
+        notes.append("read the model_state_dict of a training checkpoint"
+                     + (f" (step {meta['step']})" if meta.get("step") is not None else ""))
+    cfg = RunConfig(name="reference-import", model_preset={"urm": "urm-paper", "hrm": "hrm-paper"}.get(lay.recursion,
+                                                                                                "trm-paper-att"))
     set_fields(cfg, {f"model.{k}": v for k, v in config_from_shapes(w).items()})
-    if config is not None:
-        set_fields(cfg, {f"model.{k}": v for k, v in config_from_yaml(config).items()})
-        if use_muon(config):
+    found = config or config_beside(step_file)
+    if found is not None:
+        if config is None:
+            notes.append(f"read the run's config beside the checkpoint: {found}")
+        set_fields(cfg, {f"model.{k}": v for k, v in config_from_yaml(found).items()})
+        if use_muon(found):
             cfg.optim.dense = "muon"
+    else:
+        notes.append(f"no config given or beside the checkpoint ({', '.join(CONFIG_NAMES)}): took {lay.recursion.upper()}'s "
+                     f"published ARC settings for what the tensors cannot tell ({_settings(lay.defaults)})")
     apply_overrides(cfg, overrides or [])
-    if cfg.model.recursion != arch:
+    if cfg.model.recursion != lay.recursion:
         raise ArcTrmError(f"the config describes a {cfg.model.recursion.upper()} but the weights are a "
-                          f"{arch.upper()}'s", source=str(config or step_file))
-    if cfg.model.hidden_size != hidden_size_of(w):
+                          f"{lay.recursion.upper()}'s", source=str(found or step_file))
+    if cfg.model.hidden_size != lay.shapes(w)["hidden_size"]:
         raise ArcTrmError(f"the config's hidden size {cfg.model.hidden_size} disagrees with the checkpoint's "
-                          f"{hidden_size_of(w)}", source=str(config or step_file))
+                          f"{lay.shapes(w)['hidden_size']}", source=str(found or step_file))
     if int(w["embed_tokens.embedding_weight"].shape[0]) != VOCAB_SIZE:
         raise ArcTrmError(f"vocabulary of {w['embed_tokens.embedding_weight'].shape[0]} tokens; ARC TRMs have "
                           f"{VOCAB_SIZE}", source=str(step_file))
@@ -303,6 +454,7 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
                                        "identifiers": str(identifiers) if identifiers else None},
                 "num_puzzle_ids": table.end, "test_task_ids": []}
     info = {"imported_from": str(step_file), "reference_rows": int(rows.shape[0]),
-            "tasks_known": len(table.task_ids)}
+            "tasks_known": len(table.task_ids), "config": str(found) if found else None,
+            **({"reference_step": meta["step"]} if meta.get("step") is not None else {})}
     checkpoint.export(out, cfg, model, emb, table, manifest, None, info)     # atomic; a failure is one line
     return checkpoint.load(out)

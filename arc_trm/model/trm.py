@@ -42,37 +42,49 @@ class RecursiveModel(nn.Module):
                      if cfg.pos_encoding == "rope" else None)
         self.layers = nn.ModuleList(Block(cfg, self.seq_total) for _ in range(cfg.num_layers))
         self.lm_head = Linear(d, VOCAB_SIZE)
-        self.q_head = Linear(d, 1, bias=True)
+        # the halting head: one row (halt) where only it is read, both of the references' rows (halt,
+        # continue) where the Q-learning rule reads the second, or where a model's code keeps them
+        self.q_head = Linear(d, self.q_rows(), bias=True)
         with torch.no_grad():  # halting starts near "don't halt", as in the reference
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)
 
+    def q_rows(self) -> int:
+        return 1 if self.cfg.no_ACT_continue else 2
+
     # ------------------------------------------------------------------ pieces
-    def f(self, z: torch.Tensor, injection: torch.Tensor) -> torch.Tensor:
-        """The one recursive network: add the injection, run the block stack."""
+    def f(self, z: torch.Tensor, injection: torch.Tensor, layers: nn.ModuleList | None = None) -> torch.Tensor:
+        """The one recursive network: add the injection, run the block stack (``layers``: another stack,
+        HRM's high-level module)."""
         z = z + injection
-        for layer in self.layers:
+        for layer in self.layers if layers is None else layers:
             z = layer(z, self.rope)
         return z
 
     def input_embedding(self, inputs: torch.Tensor, puzzle_emb: torch.Tensor) -> torch.Tensor:
-        """Token embeddings with the puzzle embedding prepended as ``puzzle_emb_len`` positions."""
+        """Token embeddings with the puzzle embedding prepended as ``puzzle_emb_len`` positions, in the
+        references' order: every piece is cast to the stream's dtype first, then added and scaled by
+        √hidden in that dtype (scaling in float32 and casting after rounds differently in bf16
+        whenever √hidden is not a power of two). The token rows are looked up by ``F.embedding`` in
+        float32 and then cast: the references' forward and, in a float32 stream, their gradient to the
+        last bit; in a bf16 stream the table's gradient is summed in float32 where the references sum
+        it in bf16 (more accurate, on purpose)."""
         b = inputs.shape[0]
-        d = self.cfg.hidden_size
-        tok = self.embed_tokens[inputs.long()]
-        pe = puzzle_emb.to(tok.dtype)
+        d, dt = self.cfg.hidden_size, self.stream_dtype
+        tok = torch.nn.functional.embedding(inputs.long(), self.embed_tokens).to(dt)
+        pe = puzzle_emb.to(dt)
         pad = self.cfg.puzzle_emb_len * d - pe.shape[-1]
         if pad > 0:
             pe = torch.nn.functional.pad(pe, (0, pad))
         x = torch.cat([pe.view(b, self.cfg.puzzle_emb_len, d), tok], dim=1)
         if self.embed_pos is not None:
-            x = 0.707106781 * (x + self.embed_pos)
-        return (self.embed_scale * x).to(self.stream_dtype)
+            x = 0.707106781 * (x + self.embed_pos.to(dt))
+        return self.embed_scale * x
 
     def read_out(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits over the grid positions (B, seq_len, vocab) and the halting logit (B,): row 0 of the
-        halting head at position 0."""
-        return self.lm_head(z)[:, self.cfg.puzzle_emb_len:], self.q_head(z[:, 0])[..., 0].float()
+        """Logits over the grid positions (B, seq_len, vocab) and the Q head's logits at position 0, in
+        float32 (B, rows): row 0 halts; a second row, where the model has one, is "continue"."""
+        return self.lm_head(z)[:, self.cfg.puzzle_emb_len:], self.q_head(z[:, 0]).float()
 
 
 class TRM(RecursiveModel):
@@ -91,8 +103,8 @@ class TRM(RecursiveModel):
     # ------------------------------------------------------------------ one ACT step
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
                 puzzle_emb: torch.Tensor):
-        """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and
-        halting logits (B,)."""
+        """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and the Q
+        logits (B, 1)."""
         r, dt = reset.view(-1, 1, 1), self.stream_dtype
         z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
         z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
@@ -106,8 +118,8 @@ class TRM(RecursiveModel):
         for _ in range(c.L_cycles):
             z_L = self.f(z_L, z_H + x)
         z_H = self.f(z_H, z_L)
-        logits, q_halt = self.read_out(z_H)
-        return z_H.detach(), z_L.detach(), logits, q_halt
+        logits, q = self.read_out(z_H)
+        return z_H.detach(), z_L.detach(), logits, q
 
 
 def dense_parameter_count(model: nn.Module) -> int:
@@ -147,23 +159,36 @@ def act_step(forward, cfg: ModelConfig, carry: Carry, batch: dict[str, torch.Ten
     """Run one ACT step through ``forward`` (a :class:`TRM`, or the same module DDP-wrapped or
     compiled), with ``cfg`` its model config. ``puzzle_emb_of(ids)`` returns the embedding rows.
 
-    Training: a slot halts when the halting logit is positive (and it has taken at least its
-    exploration minimum) or at ``halt_max_steps``. Evaluation halts only at ``halt_max_steps``
-    so a batch stays in lock-step.
-    Returns (new carry, outputs dict with logits/q_halt/puzzle_emb/data).
+    Training: a slot halts when the halting logit is positive (``no_ACT_continue``, TRM's and URM's
+    rule), or above the "continue" logit (HRM's Q-learning rule), once it has taken at least its
+    exploration minimum; and always at ``halt_max_steps``. Evaluation halts only at
+    ``halt_max_steps`` so a batch stays in lock-step. With the Q-learning rule, training also runs the
+    model once more without gradient from the new state (as the references do) for the bootstrapped
+    target of the "continue" logit: sigmoid of the next step's halt logit at the last step, else of
+    the larger of its two logits.
+    Returns (new carry, outputs dict with logits/q_halt/q_continue/target_q_continue/puzzle_emb/data;
+    the last two None without the Q-learning rule).
     """
     data, reset, steps = admit(carry, batch)
     emb = puzzle_emb_of(data["puzzle_ids"])
-    z_H, z_L, logits, q_halt = forward(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    z_H, z_L, logits, q = forward(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    q_halt = q[..., 0]
+    q_continue = None if cfg.no_ACT_continue else q[..., 1]
+    target = None
     with torch.no_grad():
         steps = steps + 1
-        halted = steps >= cfg.halt_max_steps
+        last = steps >= cfg.halt_max_steps
+        halted = last
         if training and cfg.halt_max_steps > 1:
-            halted = halted | (q_halt > 0)
+            halted = halted | (q_halt > 0 if q_continue is None else q_halt > q_continue)
             if min_halt_steps is not None:
                 halted = halted & (steps >= min_halt_steps)
+            if q_continue is not None:
+                nq = forward(z_H, z_L, torch.zeros_like(reset), data["inputs"], emb.detach())[3]
+                target = torch.sigmoid(torch.where(last, nq[..., 0], torch.maximum(nq[..., 0], nq[..., 1])))
     new = Carry(z_H, z_L, steps, halted, data)
-    return new, {"logits": logits, "q_halt": q_halt, "puzzle_emb": emb, "data": data}
+    return new, {"logits": logits, "q_halt": q_halt, "q_continue": q_continue, "target_q_continue": target,
+                 "puzzle_emb": emb, "data": data}
 
 
 def exploration_min_steps(rng, batch: int, cfg: ModelConfig) -> "torch.Tensor":

@@ -23,7 +23,8 @@ class URM(RecursiveModel):
         super().__init__(cfg, seq_len)
         # URM's two-row head (halt, continue), as its code has it: only row 0 is read (the continue
         # row gets no gradient), but the head's matrix product keeps the reference's shape, which
-        # makes the gradients bit-identical to URM's code rather than equal to the last bits.
+        # makes the gradients bit-identical to URM's code rather than equal to the last bits. (It
+        # replaces the base's head, drawing the same initialisation as earlier arc-trm versions.)
         self.q_head = Linear(cfg.hidden_size, 2, bias=True)
         with torch.no_grad():
             self.q_head.weight.zero_()
@@ -38,7 +39,7 @@ class URM(RecursiveModel):
 
     def forward(self, h: torch.Tensor, unused: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
                 puzzle_emb: torch.Tensor):
-        """One supervision step: returns (h detached, the empty second slot, logits, halting logits)."""
+        """One supervision step: returns (h detached, the empty second slot, logits, Q logits (B, 2))."""
         dt = self.stream_dtype
         h = torch.where(reset.view(-1, 1, 1), self.init_hidden.to(dt), h.to(dt))
         x = self.input_embedding(inputs, puzzle_emb)
@@ -48,5 +49,5 @@ class URM(RecursiveModel):
                 h = self.f(h, x)
         for _ in range(c.L_cycles):
             h = self.f(h, x)
-        logits, q_halt = self.read_out(h)
-        return h.detach(), unused, logits, q_halt
+        logits, q = self.read_out(h)
+        return h.detach(), unused, logits, q

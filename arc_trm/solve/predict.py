@@ -2,7 +2,8 @@
 
 One pass, in an order that leaves a valid, complete file whatever happens after step 3, and never
 makes an earlier ``--out`` worse:
-1. check the paths the user named (output, solutions) before any slow work;
+1. check the paths the user named (output, candidates, solutions) before any slow work: no output
+   is an input or inside the checkpoint or a task folder, and the two outputs differ;
 2. load the checkpoint with the overrides applied before the model is built;
 3. load the tasks (answers only for scoring); where ``--out`` holds no valid submission yet, write
    a fallback one (every test input answered with itself; malformed tasks too, from what the
@@ -10,9 +11,13 @@ makes an earlier ``--out`` worse:
 4. plan the augmented copies (a task the checkpoint trained on keeps its own copies and their
    rows; unseen tasks get ``ttt.augmentations`` new copies whose rows start at the mean of the
    trained rows) and test-time train the unseen tasks;
-5. predict every view, invert, vote, and rewrite the submission; score it when answers exist.
-An entry this run can only answer by fallback (time budget, canvas, a failure) keeps the earlier
-file's answer. SIGINT/SIGTERM write what the run has on the same rule, then stop (exit 130/143).
+5. predict the views round-robin over the test inputs, counting each batch's votes as it finishes,
+   and rewrite the submission (with its candidates file, together); score it when answers exist.
+Inference is anytime: the time budget, a machine that slows down part-way (each batch is timed and
+one that would end past the deadline is not started) or a first SIGINT/SIGTERM end it between two
+batches, and every input with a finished view is answered by the vote of its finished views. Only
+inputs without one fall back, and such an entry keeps the earlier file's answer. A second signal
+stops at once with what was voted so far. A signal exits 130/143.
 """
 
 from __future__ import annotations
@@ -20,30 +25,48 @@ from __future__ import annotations
 import os
 import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from accelerate import Accelerator
 
 from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
-from arc_trm.data.tasks import LoadReport, answers_of, load_spec, read_solutions
+from arc_trm.data.arc_format import json_bytes
+from arc_trm.data.overlap import Overlap, find_overlap
+from arc_trm.data.tasks import LoadReport, Task, answers_of, inputs_of, load_spec, read_solutions, spec_places
 from arc_trm.errors import ArcTrmError, Interrupted
-from arc_trm.infer.candidates import candidate_lists, matching, write_candidates
+from arc_trm.jsonfile import read_json
+from arc_trm.infer.candidates import belongs_to, candidate_lists, matching, write_with_candidates
 from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import make_accelerator, make_runner
 from arc_trm.infer.score import Score, score_submission
-from arc_trm.infer.submission import expected_entries, fallback_for, keep_previous, previous_submission, write
+from arc_trm.infer.submission import (expected_entries, fallback_for, keep_previous, previous_submission,
+                                      submission_from, write)
 from arc_trm.model import checkpoint
 from arc_trm.model.flops import view_flops
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm import slowdown
+from arc_trm.paths import check_io, place
 from arc_trm.solve.ttt import test_time_train
+from arc_trm.stopflag import StopFlag
 
 
 # Inference is planned at this multiple of its FLOP estimate from the TTT rate (inference runs at
 # a higher rate per FLOP than training, so this errs on the side of finishing).
 INFERENCE_MARGIN = 1.5
+# A signal during TTT still gets one view per test input (the identity copies), for at most this long:
+# the Kaggle job waits 30 s after stopping a predict, and the model's answers beat the fallback.
+SIGNAL_ROUND_S = 20.0
+
+
+def finish_reserve_s(write_s: float, budget_s: float, strategy: str, candidates: bool) -> float:
+    """Seconds kept at the end for ranking and writing, from the measured time of writing the submission
+    once (the candidates file is about ten submissions); product-of-experts scoring runs over every
+    view at the end, so it keeps 2 % of the budget (at most a minute) on top."""
+    reserve = max(0.5, write_s * (3 + (10 if candidates else 0)))
+    return reserve + (min(60.0, 0.02 * budget_s) if strategy != "vote" else 0.0)
 
 
 @dataclass
@@ -56,6 +79,8 @@ class PredictResult:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fallback_tasks: list[str] = field(default_factory=list)   # answered by fallback only
+    partial_inputs: int = 0               # test inputs voted on fewer views than planned (time, a signal)
+    fallback_inputs: int = 0              # test inputs no finished view answered
 
 
 def check_output_path(out: Path) -> None:
@@ -70,25 +95,6 @@ def check_output_path(out: Path) -> None:
         raise ArcTrmError(f"cannot write here ({parent} is not a writable folder)", source=str(out))
 
 
-class _Stop(BaseException):
-    """Raised in the main thread by SIGTERM (SIGINT raises KeyboardInterrupt)."""
-
-
-@contextmanager
-def _sigterm_raises():
-    def handle(signum, frame):
-        raise _Stop()
-    try:
-        old = signal.signal(signal.SIGTERM, handle)
-    except ValueError:      # not the main thread: leave signals to the caller
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
             time_budget_s: float | None = None, accelerator: Accelerator | None = None,
             solutions: Path | None = None, on_error=None, progress: bool = True,
@@ -97,12 +103,18 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built."""
     t_start = time.time()
     timings: dict = {}
+    slowdown.setting()                  # a malformed ARC_TRM_SLOWDOWN fails now, not in the first step
     out = Path(out)
-    check_output_path(out)
-    if candidates is not None:
-        check_output_path(Path(candidates))
+    cand_path = Path(candidates) if candidates is not None else None
+    for path in (out, cand_path):
+        if path is not None:
+            check_output_path(path)
+    ck_folder = checkpoint.resolve(ckpt)
+    check_io([place("--checkpoint", ck_folder, whole=True)] + spec_places("--tasks", tasks)
+             + ([place("--solutions", solutions)] if solutions is not None else []),
+             [place("--out", out)] + ([place("--candidates", cand_path)] if cand_path is not None else []))
     scoring_answers = read_solutions(solutions) if solutions is not None else None   # a typo fails now
-    ck = checkpoint.load(ckpt, overrides, fields=fields)
+    ck = checkpoint.load(ck_folder, overrides, fields=fields)
     cfg = ck.cfg
     report: LoadReport = load_spec(tasks, solutions=False)
     skipped = [str(e) for e in report.errors]
@@ -111,36 +123,89 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             on_error(e)
     expected = expected_entries(report.tasks, report.failed)
     sub = fallback_for(report)
+    fallback_sub = {tid: list(entries) for tid, entries in sub.items()}
     acc = accelerator or make_accelerator(cfg)
     main = acc.is_main_process
     previous = previous_submission(out) if main else None
+    t = time.time()
     if main and previous is None:
         write(out, sub, expected)
+    else:
+        json_bytes(sub)                 # what writing it costs, without touching the earlier file
+    write_s = time.time() - t
     timings["fallback_written_s"] = time.time() - t_start
-    state = {"sub": sub, "fallback": {(tid, k) for tid, n in expected.items() for k in range(n)}}
+    budget = time_budget_s if time_budget_s is not None else cfg.predict.time_budget_s
+    deadline = t_start + budget if budget and budget > 0 else None
+    finish_s = finish_reserve_s(write_s, budget or 0.0, cfg.predict.strategy, cand_path is not None)
+    every_input = {(tid, k) for tid, n in expected.items() for k in range(n)}
+    # What a stop at any moment writes: the answers so far (fallbacks where none), their candidates.
+    state = {"sub": sub, "fallback": set(every_input), "lists": {}, "cands": {}, "partial": set(), "fits": []}
+    fits = [t for t in report.tasks if max(max(g.shape) for g in t.plan_grids()) <= ck.canvas]
+    warnings = []
+    too_big = len(report.tasks) - len(fits)
+    if too_big:
+        warnings.append(f"{too_big} of {len(report.tasks)} tasks have grids larger than the checkpoint's "
+                        f"{ck.canvas}x{ck.canvas} canvas and get fallback answers (train with a larger "
+                        "--canvas to predict them)")
+    fit_ids = {t.task_id for t in fits}
+    answers = scoring_answers if scoring_answers is not None else answers_of(tasks, report.tasks)
+    overlap = overlap_with_training(ck, report.tasks, answers or {})
+    if overlap is not None:
+        warnings += overlap.warnings(f"the checkpoint's training data ({ck.folder})")
+    if main and cand_path is not None and cand_path.is_file() and out.is_file():
+        try:
+            earlier = read_json(cand_path, "candidate file", dict).get("source")
+        except ArcTrmError:
+            earlier = None
+        if isinstance(earlier, dict) and belongs_to(earlier, out) is False:
+            warnings.append(f"{cand_path.name} was not written with {out.name} (a run stopped between writing the "
+                            "two); this run replaces both")
+
+    def take(answers: dict, unanswered: set) -> None:
+        """This run's answers for the tasks that fit; inputs it could not answer stay fallbacks."""
+        state["sub"].update(answers)
+        state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in fit_ids} | unanswered
+        if cand_path is not None:
+            state["lists"] = candidate_lists(fits, state["cands"], cfg.predict.strategy, cfg.predict.candidates)
+
+    def answer_from_votes() -> None:
+        """Attempts from the votes counted so far (while inference runs, or after a second signal)."""
+        unanswered: set = set()
+        take(submission_from(fits, state["cands"], cfg.predict.strategy, None, unanswered)[0], unanswered)
+
+    saved = {"at": time.time()}
+
+    def save_votes() -> None:
+        """After each inference batch: the answers so far go to disk every ``predict.save_every_s``."""
+        every = cfg.predict.save_every_s
+        if every > 0 and time.time() - saved["at"] >= every:
+            answer_from_votes()
+            finish()
+            saved["at"] = time.time()
 
     def finish() -> tuple[dict, int]:
-        """Write this run's answers, the earlier file's for entries this run answered by fallback."""
-        final, kept = keep_previous(state["sub"], state["fallback"], previous)
+        """Write this run's answers, the earlier file's for entries this run answered by fallback, and
+        the candidates behind them: both files together. A run a signal stopped keeps the earlier file's
+        answers over its partial votes too (the earlier run may have voted on every view), except where
+        the earlier file held a fallback."""
+        replaceable = state["fallback"]
+        if flag and previous is not None:
+            earlier = (lambda tid, k: (previous.get(tid) or [None] * (k + 1))[k])  # noqa: E731
+            replaceable = replaceable | {(tid, k) for tid, k in state["partial"]
+                                         if earlier(tid, k) != fallback_sub[tid][k]}
+        final, kept = keep_previous(state["sub"], replaceable, previous)
         if main:
-            write(out, final, expected)
+            if cand_path is not None:
+                source = {"checkpoint": str(ck.folder), "strategy": cfg.predict.strategy,
+                          "views_per_input": cfg.predict.views_per_input or cfg.ttt.augmentations,
+                          "recursion": cfg.model.recursion}
+                write_with_candidates(out, final, expected, cand_path, matching(state["lists"], final), source)
+            else:
+                write(out, final, expected)
         return final, kept
 
-    def run() -> PredictResult:
-        sub = state["sub"]
-        budget = time_budget_s if time_budget_s is not None else cfg.predict.time_budget_s
-        deadline = t_start + budget if budget and budget > 0 else None
-
-        fits = [t for t in report.tasks if max(max(g.shape) for g in t.plan_grids()) <= ck.canvas]
-        warnings = []
-        too_big = len(report.tasks) - len(fits)
-        if too_big:
-            warnings.append(f"{too_big} of {len(report.tasks)} tasks have grids larger than the checkpoint's "
-                            f"{ck.canvas}x{ck.canvas} canvas and get fallback answers (train with a larger "
-                            "--canvas to predict them)")
-        fit_ids = {t.task_id for t in fits}
+    def run(flag: StopFlag) -> PredictResult:
         metrics: dict = {}
-        lists: dict = {}
         if fits:
             seed = int(ck.manifest.get("seed", 0))
             ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas, reuse_plans=ck.puzzles)
@@ -149,7 +214,10 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             table.weight = rows
             runner = make_runner(acc, ck.model, table, cfg)
             if main and progress:
-                print(f"arc-trm predict: {len(fits)} tasks ({int((~known).sum())} unseen: TTT {cfg.ttt.mode}); "
+                held = (f"{len(fits)} of {len(report.tasks)} tasks fit the checkpoint's {ck.canvas}x{ck.canvas} "
+                        f"canvas (the other {too_big} get fallback answers and no TTT)" if too_big
+                        else f"{len(fits)} tasks")
+                print(f"arc-trm predict: {held}; {int((~known).sum())} unseen: TTT {cfg.ttt.mode}; "
                       f"{acc.device.type} x{acc.num_processes} process(es), precision {acc.mixed_precision}, "
                       f"{'compiled' if runner.compiled else 'eager'}"
                       + (f"; budget {budget:.0f}s" if deadline else ""), flush=True)
@@ -158,15 +226,23 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             per_view = view_flops(ck.model.cfg, ds.canvas)
             inputs = len(ds.test_rows())
 
+            per_batch = cfg.predict.batch_size * acc.num_processes
+
+            def batched(n: int) -> int:        # views as computed: the last batch is padded to full size
+                return -(-n // per_batch) * per_batch
+
             def reserve(flop_per_s: float, seconds_left: float) -> float:
                 """Inference's share, from the rate TTT measured: all planned views with a margin, at
-                least three rounds of one view per input, at most two thirds of what is left; plus 2 %
-                (at most a minute) for voting and writing the file."""
-                want = max(len(views) * per_view / flop_per_s * INFERENCE_MARGIN, 3 * inputs * per_view / flop_per_s)
-                return min(want, seconds_left * 2 / 3) + min(60.0, 0.02 * seconds_left)
+                least three rounds of one view per input, at most two thirds of what is left; plus the
+                time ranking and writing take."""
+                want = max(batched(len(views)) * per_view / flop_per_s * INFERENCE_MARGIN,
+                           batched(3 * inputs) * per_view / flop_per_s)
+                return min(want, seconds_left * 2 / 3) + finish_s
+            stop = (lambda: bool(flag))  # noqa: E731
             if cfg.ttt.mode != "off":
                 timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
-                                                 reserve if deadline is not None else None, progress=progress)
+                                                 reserve if deadline is not None else None, progress=progress,
+                                                 stop=stop)
                 plan = timings["ttt"]
                 if main and progress and "flop_per_s" in plan:
                     rates = ", ".join(f"{k} {v:.3f} s/step" for k, v in plan["seconds_per_step"].items())
@@ -175,41 +251,63 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                           f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
             timings["ttt_s"] = time.time() - t0
             t0 = time.time()
-            ev = evaluate(runner, ds, fits, views=views, deadline=deadline, desc="predict", progress=progress)
+            end = None if deadline is None else deadline - finish_s
+            one_round = bool(flag)
+            if one_round:          # a signal during TTT: one round of views, briefly, then vote and write
+                views = PredictionViews(views.rows[:inputs], views.plans[:inputs])
+                end, stop = min(end or float("inf"), flag.at + SIGNAL_ROUND_S - finish_s), None
+            ev = evaluate(runner, ds, fits, views=views, deadline=end, desc="predict", progress=progress, stop=stop,
+                          candidates=state["cands"], on_votes=save_votes)
             timings["inference_s"] = time.time() - t0
             timings["views_per_s"] = ev.metrics["views"] / max(timings["inference_s"], 1e-9)
             for e in ev.failures:
                 skipped.append(str(e))
                 if on_error is not None:
                     on_error(e)
-            sub.update(ev.submission)
-            # every entry that is still a fallback: tasks the canvas cannot hold, failed ones, and inputs
-            # that no view finished for before the deadline
-            state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in fit_ids} | ev.unanswered
+            # after one round, every voted input had fewer views than planned
+            state["partial"] = {k for k, ic in state["cands"].items() if ic.views} if one_round else ev.partial
+            take(ev.submission, ev.unanswered)
             metrics = ev.metrics
-            if candidates is not None:
-                lists = candidate_lists(fits, ev.candidates, cfg.predict.strategy, cfg.predict.candidates)
         sub, kept = finish()
-        if candidates is not None and main:
-            write_candidates(Path(candidates), matching(lists, sub),
-                             {"checkpoint": str(ck.folder), "strategy": cfg.predict.strategy,
-                              "views_per_input": cfg.predict.views_per_input or cfg.ttt.augmentations,
-                              "recursion": cfg.model.recursion})
+        state["kept"] = kept
         if kept:
             warnings.append(f"{kept} entries this run could answer only by fallback keep the earlier {out.name}'s answers")
         timings["total_s"] = time.time() - t_start
-        answers = scoring_answers if scoring_answers is not None else answers_of(tasks, report.tasks)
-        score = score_submission(sub, answers) if answers else None
+        score = score_submission(sub, answers, inputs_of(report.tasks)) if answers else None
         fallback_tasks = sorted({tid for tid, _ in state["fallback"]})
-        return PredictResult(sub, out, score, metrics, timings, skipped, warnings, fallback_tasks)
+        return PredictResult(sub, out, score, metrics, timings, skipped, warnings, fallback_tasks,
+                             len(state["partial"] - state["fallback"]), len(state["fallback"]))
 
-    try:
-        with _sigterm_raises():
-            return run()
-    except (KeyboardInterrupt, _Stop) as e:
-        signum = signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM
-        final, kept = finish()
-        n_fallback = len({tid for tid, _ in state["fallback"]})
-        raise Interrupted(signum, f"stopped by {signal.Signals(signum).name}: wrote {out} ({len(final)} tasks: "
-                                  f"{len(final) - n_fallback} answered by this run, {kept} entries kept from the "
-                                  f"earlier file, the rest fallback)") from None
+    with StopFlag("predict", "stopping at the next step or batch to vote over the views that finished and write",
+                  lambda: f"{out} holds a valid submission", quiet=not main) as flag:
+        try:
+            res = run(flag)
+        except KeyboardInterrupt:      # a second signal: what was voted so far, at once
+            flag.signum = flag.signum or signal.SIGINT
+            answer_from_votes()
+            final, kept = finish()
+            raise Interrupted(flag.signum, stopped_line(flag.signum, out, final, state, kept, every_input)) from None
+    if flag.signum:
+        raise Interrupted(flag.signum, stopped_line(flag.signum, out, res.submission, state, state["kept"],
+                                                    every_input))
+    return res
+
+
+def overlap_with_training(ck: checkpoint.Checkpoint, tasks: list[Task], answers: dict) -> Overlap | None:
+    """What of ``tasks`` (with ``answers`` where known) the checkpoint trained on, by content; None when
+    it does not record what it trained on (an imported checkpoint, an older arc-trm's)."""
+    if ck.prints is None:
+        return None
+    with_answers = [Task(t.task_id, t.train, t.test_inputs,
+                         [np.asarray(a, dtype=np.uint8) for a in answers[t.task_id]] if t.task_id in answers
+                         and len(answers[t.task_id]) == len(t.test_inputs) else t.test_outputs) for t in tasks]
+    return find_overlap(ck.prints, with_answers)
+
+
+def stopped_line(signum: int, out: Path, final: dict, state: dict, kept: int, every_input: set) -> str:
+    fallback = len(state["fallback"])
+    voted = len(every_input) - fallback
+    partial = len(state["partial"] - state["fallback"])
+    return (f"stopped by {signal.Signals(signum).name}: wrote {out} ({len(final)} tasks, {len(every_input)} test "
+            f"inputs: {voted} answered by the vote of their finished views ({partial} of them from a partial vote), "
+            f"{fallback} by fallback" + (f", {kept} entries kept from the earlier file" if kept else "") + ")")

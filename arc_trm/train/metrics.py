@@ -77,8 +77,10 @@ def plot_curves(log_path: Path, png_path: Path, warn=None) -> Path | None:
     import matplotlib.pyplot as plt
 
     records = read_log(log_path, warn)
-    train = [r for r in records if r.get("kind") == "train"]
-    evals = [r for r in records if r.get("kind") == "eval"]
+    number = (lambda r, k: isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool))  # noqa: E731
+    train = [r for r in records if r.get("kind") == "train"
+             and all(number(r, k) for k in ("step", "loss", "exact_accuracy", "cell_accuracy"))]
+    evals = [r for r in records if r.get("kind") == "eval" and number(r, "step")]
     if not train:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -91,8 +93,9 @@ def plot_curves(log_path: Path, png_path: Path, warn=None) -> Path | None:
     axes[1].legend()
     if evals:
         for key in ("pass@1", "pass@2", "copy_input_pass@2"):
-            if key in evals[0]:
-                axes[2].plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key)
+            got = [r for r in evals if number(r, key)]
+            if got:
+                axes[2].plot([r["step"] for r in got], [r[key] for r in got], marker="o", label=key)
         axes[2].legend()
     axes[2].set(title="evaluation on test inputs", xlabel="step", ylim=(0, 1.02))
     fig.tight_layout()

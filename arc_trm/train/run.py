@@ -15,13 +15,14 @@ from accelerate.utils import set_seed
 from tqdm import tqdm
 
 from arc_trm.progress import bar as progress_bar
-from arc_trm.atomic import write_bytes
+from arc_trm.atomic import check_owned, mark, write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
-from arc_trm.data.tasks import report_error
+from arc_trm.data.tasks import report_error, spec_places
 from arc_trm.errors import ArcTrmError
+from arc_trm.jsonfile import field_of, read_json
 from arc_trm.infer.evaluate import evaluate
 from arc_trm.infer.runner import Runner, make_accelerator, make_runner
 from arc_trm.infer.submission import write as write_submission
@@ -30,6 +31,8 @@ from arc_trm.model.memory import check_fits, size_text, table_bytes
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.trm import RecursiveModel
+from arc_trm.paths import check_io, place
+from arc_trm.stopflag import StopFlag
 from arc_trm.train.metrics import MetricLog, plot_curves
 from arc_trm.train import state as training_state
 from arc_trm.train.run_folder import check_resume_config, locked, save_config
@@ -37,6 +40,21 @@ from arc_trm.train.session import Schedule, TrainSession
 
 # What `--fresh` clears: everything a previous run wrote into the folder (the dataset stays).
 RUN_OUTPUTS = ("state", "best", "last", "evals", "metrics.jsonl", "best_score.json", "curves.png", "config.json")
+
+
+def check_run_paths(cfg: RunConfig, out_dir: Path, dataset: Path | None, init_from: Path | None) -> None:
+    """Before any work: the run folder is new, empty or an arc-trm run folder, and nothing train writes
+    there (its outputs, and ``data/`` when it ingests) is one of its inputs or lies in a task folder."""
+    if dataset is not None:
+        inputs = [place("--dataset", dataset, whole=True)]
+    else:
+        inputs = [p for spec in cfg.data.tasks for p in spec_places("data.tasks", spec)]
+        inputs += [p for spec in cfg.data.test_tasks for p in spec_places("data.test_tasks", spec)]
+    if init_from is not None:
+        inputs.append(place("--init-from", checkpoint.resolve(init_from), whole=True))
+    writes = RUN_OUTPUTS + (() if dataset is not None else ("data",))
+    check_io(inputs, [place("--out", out_dir / name) for name in writes])
+    check_owned(out_dir, "run")
 
 
 def prepare_dataset(cfg: RunConfig, acc: Accelerator, out_dir: Path, dataset: Path | None) -> ArcDataset:
@@ -49,7 +67,7 @@ def prepare_dataset(cfg: RunConfig, acc: Accelerator, out_dir: Path, dataset: Pa
             d = cfg.data
             ds = build_dataset(d.tasks, d.test_tasks, d.augmentations, d.seed, d.synthetic_tasks,
                                d.synthetic_test_tasks, report_error, d.canvas, d.synthetic_families, d.pool_pairs,
-                               d.pool_puzzles)
+                               d.pool_puzzles, d.exclude_overlap)
             ds.save(target)
         acc.wait_for_everyone()
     return ArcDataset.load(target)
@@ -67,30 +85,6 @@ def eval_every(cfg: RunConfig, stream: TrainStream) -> int:
     if cfg.train.eval_interval_epochs > 0:
         return max(1, cfg.train.eval_interval_epochs * stream.examples_per_pass() // cfg.train.global_batch_size)
     return 0
-
-
-class _StopFlag:
-    """SIGTERM/SIGINT ask the loop to save and stop at its next check; the signal is kept so the
-    command can exit as the shell expects (130 for SIGINT, 143 for SIGTERM)."""
-
-    def __init__(self):
-        self.signum = 0
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _init_from(source: Path, model: RecursiveModel, table: PuzzleEmbeddings, ds: ArcDataset, cfg: RunConfig) -> str:
@@ -114,6 +108,7 @@ def train(cfg: RunConfig, out_dir: Path, dataset: Path | None = None, resume: bo
           init_from: Path | None = None) -> dict:
     """Train and return a summary (steps, best pass@2, paths; ``signal`` when stopped by one)."""
     out_dir = Path(out_dir)
+    check_run_paths(cfg, out_dir, dataset, init_from)
     acc = accelerator or make_accelerator(cfg, log_with, out_dir)
     agree = None
     if acc.num_processes > 1:
@@ -138,6 +133,8 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         for name in gone:
             path = out_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    if main:
+        mark(out_dir, "run")
     acc.wait_for_everyone()
     split = split_batch(cfg.train.global_batch_size, acc.num_processes, cfg.train.micro_batch_size)
     canvas = ArcDataset.read_manifest(dataset).get("canvas", cfg.data.canvas) if dataset else cfg.data.canvas
@@ -179,31 +176,68 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         session.close()
 
 
+def previous_best(path: Path, main: bool) -> float:
+    """The best pass@2 of the run so far (-1: none yet); a changed or torn file counts as none, with a
+    warning, and the next evaluation replaces it."""
+    if not path.is_file():
+        return -1.0
+    try:
+        return float(field_of(read_json(path, "best score", dict), "pass@2", float, "best score", path))
+    except ArcTrmError as e:
+        if main:
+            print(f"arc-trm train: warning: {e}; the next evaluation sets a new best", flush=True)
+        return -1.0
+
+
+def eval_bound_s(cfg: RunConfig) -> float:
+    """How long one in-training evaluation may run (0: no bound): ``train.eval_time_limit_s``, or, in a
+    run with a time limit, a tenth of it (at least 30 s). A bounded evaluation votes over the views that
+    finished, round-robin over the test inputs."""
+    if cfg.train.eval_time_limit_s > 0:
+        return cfg.train.eval_time_limit_s
+    return max(30.0, cfg.train.time_limit_s / 10) if cfg.train.time_limit_s > 0 else 0.0
+
+
 def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, session: TrainSession, ds: ArcDataset,
           steps: int, stream: TrainStream, progress: bool, log_with: str | None) -> dict:
     main = acc.is_main_process
     state_dir = out_dir / "state"
     log = MetricLog(out_dir / "metrics.jsonl", acc, enabled=main)
     best_path = out_dir / "best_score.json"
-    best = orjson.loads(best_path.read_bytes())["pass@2"] if best_path.is_file() else -1.0
-    every = eval_every(cfg, stream)
+    best = previous_best(best_path, main)
     test_tasks = ds.test_tasks()
+    every = eval_every(cfg, stream) if test_tasks else 0
     model = runner.model
     t0 = time.time()
+    limit, bound = cfg.train.time_limit_s, eval_bound_s(cfg)
+    saved_at = -1
 
     def save_state() -> None:
-        training_state.save(state_dir, session.progress.step, session.save_state, main, acc.wait_for_everyone)
+        nonlocal saved_at
+        if saved_at != session.progress.step:
+            training_state.save(state_dir, session.progress.step, session.save_state, main, acc.wait_for_everyone)
+            saved_at = session.progress.step
 
     def export(name: str, info: dict) -> None:   # the trained weights, with the EMA ones beside them
-        checkpoint.export(out_dir / name, cfg, model, runner.table, ds.table, ds.manifest, session.ema, info)
+        checkpoint.export(out_dir / name, cfg, model, runner.table, ds.table, ds.manifest, session.ema, info, ds.prints)
 
-    def run_eval() -> dict:
+    def run_eval(flag: StopFlag) -> dict:
+        """Evaluate, bounded in time (and by the run's limit) and stopped by a signal between batches;
+        ``last/`` and, when it is better, ``best/`` are exported. Nothing is exported from an evaluation a
+        signal cut short: its numbers are not comparable."""
         nonlocal best
         ctx = session.ema.applied(model) if session.ema is not None else nullcontext()
+        now = time.time()
+        ends = [now + bound] if bound else []
+        if limit > 0 and now - t0 < limit:      # a periodic evaluation stays inside the run's limit
+            ends.append(t0 + limit)
         with ctx:
-            ev = evaluate(runner, ds, test_tasks, max_views=cfg.train.max_eval_views, progress=progress)
+            ev = evaluate(runner, ds, test_tasks, max_views=cfg.train.max_eval_views, progress=progress,
+                          deadline=min(ends) if ends else None, stop=lambda: bool(flag.signum))
         step = session.progress.step
-        rec = {"kind": "eval", "step": step, **ev.metrics}
+        if flag.signum:
+            return {}
+        rec = {"kind": "eval", "step": step, **ev.metrics, "eval_s": round(time.time() - now, 2)}
         log.log(rec)
         if main:
             write_submission(out_dir / "evals" / f"step_{step:07d}" / "submission.json", ev.submission)
@@ -213,68 +247,91 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                 best = ev.metrics.get("pass@2", 0.0)
                 export("best", info)
                 write_bytes(best_path, orjson.dumps({"pass@2": best, "step": step}))
+            cut = (f" (stopped at its time bound: {ev.metrics['views']} of {ev.metrics['views_planned']} views)"
+                   if ev.metrics["views"] < ev.metrics["views_planned"] else "")
             tqdm.write(f"eval @ step {step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                         for k, v in ev.metrics.items()))
+                                                         for k, v in ev.metrics.items()) + cut)
         acc.wait_for_everyone()
         return rec
 
-    bar = progress_bar(steps, "train", "step", main and progress, initial=session.progress.step)
-    start_step, signum, last_eval_step = session.progress.step, 0, -1
-    log_every, limit = max(1, cfg.train.log_every_steps), cfg.train.time_limit_s
-    rate_t, rate_step = time.time(), session.progress.step
+    if main and not test_tasks:
+        print("arc-trm train: the dataset holds no test tasks, so nothing is evaluated; last/ is the checkpoint",
+              flush=True)
+    start_step, signum, last_eval_step, stopped_by_limit = session.progress.step, 0, -1, False
+    bar = progress_bar(steps, "train", "step", main and progress, initial=start_step)
+    log_every = max(1, cfg.train.log_every_steps)
+    rate_t, rate_step, step_s = time.time(), start_step, 0.0
     try:
-        with _StopFlag() as flag:
+        with StopFlag("train", "stopping at the next step or evaluation batch to save",
+                      lambda: f"state saved at step {saved_at}" if saved_at >= 0 else "nothing saved yet",
+                      quiet=not main) as flag:
             while session.progress.step < steps:
+                # A stop (a signal, the time limit, or a step that would end past it) is looked at before
+                # every step, and agreed by every process.
+                late = limit > 0 and time.time() - t0 + step_s > limit
+                if runner.stop_agreed(bool(flag.signum) or late):
+                    signum = flag.signum
+                    if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
+                        signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
+                    stopped_by_limit = not signum
+                    break
+                t_step = time.time()
                 session.step()
                 step = session.progress.step
                 bar.update(1)
-                check = step % log_every == 0 or step % cfg.train.save_every_steps == 0 or step == steps
                 if runner.compiled and step == start_step + 1 and main:   # logged once: compiling the graph
                     if acc.device.type == "cuda":
                         torch.cuda.synchronize()
                     tqdm.write(f"first compiled step: {time.time() - t0:.1f}s (graph compilation included)")
-                if step % log_every == 0 or step == steps:
+                if step % log_every == 0 or step == steps or step == start_step + 1:
                     m = session.pop_metrics()           # the host waits for the device here only
                     now = time.time()
                     rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
+                    # the longest recent step, as measured once the device has caught up
+                    step_s = (now - rate_t) / max(step - rate_step, 1)
                     rate_t, rate_step = now, step
                     bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}",
                                     refresh=False)
                     log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
-                    if limit > 0 and step > start_step:   # the bar's end and ETA follow the time limit
-                        per_step = (now - t0) / (step - start_step)
-                        bar.total = min(steps, step + max(0, int((limit - (now - t0)) / per_step)))
-                        bar.refresh()
-                if every and step % every == 0 and step < steps:
-                    run_eval()
-                    last_eval_step = step
-                stop = False
-                if check:
-                    stop = runner.stop_agreed(bool(flag.signum) or (limit > 0 and time.time() - t0 > limit))
-                if step % cfg.train.save_every_steps == 0 or stop:
+                    if limit > 0:   # the bar's end and ETA follow the time limit
+                        bar.retotal(min(steps, step + max(0, int((limit - (now - t0)) / max(step_s, 1e-9)))))
+                else:
+                    step_s = max(step_s, time.time() - t_step)
+                if step % cfg.train.save_every_steps == 0:
                     save_state()
-                if stop:
-                    signum = flag.signum
-                    if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
-                        signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
-                    break
+                if every and step % every == 0 and step < steps:
+                    run_eval(flag)
+                    last_eval_step = step
     finally:   # the bar ends before any error line, so that line is the last one
+        bar.retotal(steps)      # its last line: the steps done of all planned, not of what the limit allowed
         bar.close()
+    save_state()
+    if main:   # before the final evaluation: a kill during it keeps this step's weights
+        export("last", {"step": session.progress.step, **({"stopped_by": signal.Signals(signum).name} if signum else {})})
+    acc.wait_for_everyone()
+    rec = {}
+    if not signum and test_tasks and last_eval_step != session.progress.step:
+        with StopFlag("train", "stopping the evaluation at its next batch",
+                      lambda: f"state and last/ saved at step {saved_at}", quiet=not main) as flag:
+            rec = run_eval(flag)
+            signum = flag.signum
     if signum:
         if main:
-            export("last", {"step": session.progress.step, "stopped_by": signal.Signals(signum).name})
-            print(f"arc-trm train: stopped by {signal.Signals(signum).name} at step {session.progress.step}; state "
-                  f"saved to {state_dir}, checkpoint {out_dir / 'last'}; run the same command again to resume",
-                  flush=True)
+            print(f"arc-trm train: stopped by {signal.Signals(signum).name} at step {session.progress.step} of "
+                  f"{steps}; state saved to {state_dir}, checkpoint {out_dir / 'last'}; run the same command again "
+                  "to resume", flush=True)
         acc.wait_for_everyone()
         return {"steps": session.progress.step, "interrupted": True, "signal": signum, "out_dir": str(out_dir),
                 "checkpoint": str(out_dir / "last")}
-    save_state()
-    rec = run_eval() if last_eval_step != session.progress.step else {}
     plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png",
                        warn=lambda w: print(f"arc-trm train: warning: {w}", flush=True)) if main else None
     if log_with:
         acc.end_training()
-    return {"steps": session.progress.step, "interrupted": False, "signal": 0, "out_dir": str(out_dir),
-            "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
-            "checkpoint": str(out_dir / "best")}
+    done = session.progress.step >= steps
+    note = ("" if done else f"the time limit train.time_limit_s = {limit:g} s stopped it at step "
+            f"{session.progress.step} of {steps} (a step takes about {step_s:.2f} s here); run the same command "
+            "again to continue from its state")
+    return {"steps": session.progress.step, "planned_steps": steps, "interrupted": False, "signal": 0,
+            "out_dir": str(out_dir), "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
+            "checkpoint": str(out_dir / ("best" if (out_dir / "best").exists() else "last")), "limit_note": note,
+            "stopped_by_limit": stopped_by_limit and not done}

@@ -12,6 +12,7 @@ processes compute. Metrics stay on the device and are synchronised only when rea
 from __future__ import annotations
 
 import copy
+import random
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -24,9 +25,10 @@ from arc_trm.config import OptimConfig
 from arc_trm.data.batches import BatchSplit, StreamState, TrainStream
 from arc_trm.infer.runner import Runner
 from arc_trm.model.ema import EMA
-from arc_trm.model.losses import act_loss
+from arc_trm.model.losses import step_loss
 from arc_trm.model.optim import dense_optimizer, lr_at, set_lr
 from arc_trm.model.trm import Carry, exploration_min_steps
+from arc_trm.train.tensor_tree import read_tree, write_tree
 
 # Per-step sums kept on the device: loss, samples halted, halted and exact, their step counts,
 # cell accuracy, valid samples.
@@ -43,11 +45,25 @@ class Schedule:
 
     def lr(self, step: int) -> float:
         o = self.optim
-        return lr_at(step, o.lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio)
+        return lr_at(step, o.lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio, o.warmup_start)
 
     def emb_lr(self, step: int) -> float:
         o = self.optim
-        return lr_at(step, o.puzzle_emb_lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio)
+        return lr_at(step, o.puzzle_emb_lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio, o.warmup_start)
+
+
+def rng_states() -> dict:
+    """This process's random generators (Python, numpy's global one, torch's CPU and CUDA ones)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class Progress:
@@ -118,7 +134,8 @@ class TrainSession:
         if schedule.train_dense:
             wrapped, self.optimizer = self.acc.prepare(model, dense_optimizer(model, schedule.optim))
             runner.forward = wrapped
-        self.ema = EMA(model, schedule.optim.ema_rate) if schedule.optim.ema and schedule.train_dense else None
+        o = schedule.optim
+        self.ema = EMA(model, o.ema_rate, o.ema_update) if o.ema and schedule.train_dense else None
         self.progress = Progress()
         self.progress.stream = copy.copy(stream.state)
         self.carries: list[Carry | None] = [None] * split.accumulation
@@ -153,7 +170,7 @@ class TrainSession:
             with sync:
                 with acc.autocast():
                     carry, out = self.runner.act_step(carry, mb, True, mine[part].to(acc.device))
-                    loss, exact, valid, m = act_loss(out["logits"], out["q_halt"], out["data"]["labels"], cfg.loss)
+                    loss, exact, valid, m = step_loss(out, cfg.loss)
                 acc.backward(loss / split.local)
             self.carries[k] = carry
             emb = out["puzzle_emb"]
@@ -190,39 +207,47 @@ class TrainSession:
                 "mean_steps": s[3] / n_halt, "cell_accuracy": s[4] / n_valid}
 
     # ------------------------------------------------------------------ resume
-    def _register(self) -> None:
-        if not getattr(self, "_registered", False):
-            objs = [self.progress, self.table] + ([self.ema] if self.ema is not None else [])
-            self.acc.register_for_checkpointing(*objs)
-            self._registered = True
-
     def save_state(self, folder: Path) -> None:
-        """Exact-resume state through ``accelerator.save_state``: model, optimizer, RNGs, and the
-        registered step/data position, embedding table and EMA; plus each process's ACT carries
-        (per process, which accelerate's custom objects are not)."""
-        folder = Path(folder)
-        self._register()
-        self.acc.save_state(str(folder))
-        carries = [None if c is None else {"z_H": c.z_H.cpu(), "z_L": c.z_L.cpu(), "steps": c.steps.cpu(),
-                                           "halted": c.halted.cpu(), "data": {k: v.cpu() for k, v in c.data.items()}}
-                   for c in self.carries]
-        torch.save(carries, folder / f"carry_rank{self.acc.process_index}.pt")
-        self.acc.wait_for_everyone()
+        """Exact-resume state in safetensors and JSON (:mod:`arc_trm.train.tensor_tree`), never a pickle:
+        ``session.*`` (main process: model, optimizer, loss scaler, embedding table, EMA, step and data
+        position) and ``rank<K>.*`` (each process: its RNG states and its micro-batches' ACT carries)."""
+        folder, acc = Path(folder), self.acc
+        folder.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            write_tree(folder / "session", {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
+                "table": self.table.weight, "ema": self.ema.state_dict() if self.ema is not None else None,
+                "progress": self.progress.state_dict()})
+        carries = [None if c is None else {"z_H": c.z_H, "z_L": c.z_L, "steps": c.steps, "halted": c.halted,
+                                           "data": c.data} for c in self.carries]
+        write_tree(folder / f"rank{acc.process_index}", {"rng": rng_states(), "carries": carries})
+        acc.wait_for_everyone()
 
     def load_state(self, folder: Path) -> int:
         """Restore a :meth:`save_state` folder; returns the step it holds."""
-        folder = Path(folder)
-        self._register()
+        folder, acc = Path(folder), self.acc
         self.carries = [None] * len(self.carries)     # nothing of an earlier, failed attempt stays
-        self.acc.load_state(str(folder))
-        self.table.weight = self.table.weight.to(self.acc.device)
+        state = read_tree(folder / "session")
+        mine = read_tree(folder / f"rank{acc.process_index}")
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if acc.scaler is not None and state["scaler"] is not None:
+            acc.scaler.load_state_dict(state["scaler"])
+        self.table.weight = state["table"].to(acc.device)
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.progress.load_state_dict(state["progress"])
+        set_rng_states(mine["rng"])
         self._batches.restart(self.progress.stream)
-        cpath = folder / f"carry_rank{self.acc.process_index}.pt"
-        if cpath.is_file():
-            saved = torch.load(cpath, map_location=self.acc.device, weights_only=True)
-            if len(saved) == len(self.carries):
-                self.carries = [None if c is None else Carry(c["z_H"], c["z_L"], c["steps"], c["halted"], c["data"])
-                                for c in saved]
+        saved = mine["carries"]
+        if len(saved) == len(self.carries):
+            dev = acc.device
+            self.carries = [None if c is None else
+                            Carry(c["z_H"].to(dev), c["z_L"].to(dev), c["steps"].to(dev), c["halted"].to(dev),
+                                  {k: v.to(dev) for k, v in c["data"].items()}) for c in saved]
         return self.progress.step
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import orjson
 
-from arc_trm.atomic import failure_reason
+from arc_trm.atomic import failure_reason, usual_modes
 from arc_trm.errors import ArcTrmError
 
 MANIFEST = "complete.json"
@@ -42,15 +42,38 @@ def generations(root: Path) -> list[Path]:
     return found
 
 
+# The files a generation holds (:meth:`TrainSession.save_state`): safetensors and JSON only.
+_OURS = re.compile(r"^(session|rank\d+)\.(safetensors|json)$")
+PICKLED = ("written by an older arc-trm as pickles (accelerate's state), which can run code when loaded; "
+           "not loaded")
+
+
+def _seal(folder: Path) -> dict | None:
+    """The generation's ``complete.json`` when it has the shape :func:`save` writes, else None."""
+    try:
+        seal = orjson.loads((folder / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    ok = (isinstance(seal, dict) and type(seal.get("step")) is int and isinstance(seal.get("files"), dict)
+          and all(isinstance(k, str) and type(v) is int for k, v in seal["files"].items()))
+    return seal if ok else None
+
+
 def problem_of(folder: Path) -> str | None:
     """Why a generation cannot be resumed from, judged from its files alone (None: it looks whole)."""
-    if folder.name == "state":          # the older, single-folder layout has no manifest to check
-        return None
-    try:
-        manifest = orjson.loads((folder / MANIFEST).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return f"no readable {MANIFEST} (the save did not finish)"
-    for name, size in manifest.get("files", {}).items():
+    if folder.name == "state":          # the single-folder layout of the first versions
+        return PICKLED
+    seal = _seal(folder)
+    if seal is None:
+        return f"no readable {MANIFEST} (the save did not finish, or the file was changed)"
+    foreign = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST and not _OURS.match(p.name))
+    if foreign:
+        if any(n.startswith(("random_states_", "custom_checkpoint_")) for n in foreign) and \
+                not (folder / "session.json").exists():
+            return PICKLED
+        return (f"holds {foreign[0]}, which arc-trm does not write (it resumes only from safetensors and JSON, "
+                "never from a file that can run code when loaded); refused")
+    for name, size in seal["files"].items():
         path = folder / name
         if not path.is_file():
             return f"{name} is missing"
@@ -61,10 +84,8 @@ def problem_of(folder: Path) -> str | None:
 
 
 def saved_step(folder: Path) -> int | None:
-    try:
-        return int(orjson.loads((folder / MANIFEST).read_bytes())["step"])
-    except (OSError, ValueError, KeyError, orjson.JSONDecodeError):
-        return None
+    seal = _seal(folder)
+    return seal["step"] if seal is not None else None
 
 
 def save(root: Path, step: int, write: Callable[[Path], None], is_main: bool, barrier: Callable[[], None]) -> Path:
@@ -80,6 +101,7 @@ def save(root: Path, step: int, write: Callable[[Path], None], is_main: bool, ba
     try:
         write(tmp)
         if is_main:
+            usual_modes(tmp)          # safetensors writes its files 0600
             files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
             with open(tmp / MANIFEST, "wb") as f:
                 f.write(orjson.dumps({"step": step, "files": files}))
