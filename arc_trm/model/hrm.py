@@ -33,10 +33,7 @@ class HRM(TRM):
                 puzzle_emb: torch.Tensor):
         """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and the Q logits
         (B, rows)."""
-        r, dt = reset.view(-1, 1, 1), self.stream_dtype
-        z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
-        z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
-        x = self.input_embedding(inputs, puzzle_emb)
+        z_H, z_L, x = self.start(z_H, z_L, reset, inputs, puzzle_emb)
         c = self.cfg
         with torch.no_grad():
             for h in range(c.H_cycles):

@@ -100,15 +100,21 @@ class TRM(RecursiveModel):
         return (torch.zeros(shape, device=device, dtype=self.stream_dtype),
                 torch.zeros(shape, device=device, dtype=self.stream_dtype))
 
+    def start(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
+              puzzle_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A step's beginning: reset slots take ``H_init`` / ``L_init``, both states in the stream's dtype,
+        and the input embedding."""
+        r, dt = reset.view(-1, 1, 1), self.stream_dtype
+        z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
+        z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
+        return z_H, z_L, self.input_embedding(inputs, puzzle_emb)
+
     # ------------------------------------------------------------------ one ACT step
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
                 puzzle_emb: torch.Tensor):
         """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and the Q
         logits (B, 1)."""
-        r, dt = reset.view(-1, 1, 1), self.stream_dtype
-        z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
-        z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
-        x = self.input_embedding(inputs, puzzle_emb)
+        z_H, z_L, x = self.start(z_H, z_L, reset, inputs, puzzle_emb)
         c = self.cfg
         with torch.no_grad():
             for _ in range(c.H_cycles - 1):
