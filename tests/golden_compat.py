@@ -1,17 +1,49 @@
-"""How the golden tests drive a model: the one place that follows API changes, while the numbers
-in ``golden/trm_float32.safetensors`` and ``golden/urm_float32.safetensors`` stay fixed.
-``model_fn(seq)``, when given, builds the model (URM: from an imported checkpoint) instead of a
-seeded TRM."""
+"""How the golden tests drive a model and read their files: the one place that follows API changes,
+while the numbers in ``golden/*.safetensors`` stay fixed. ``model_fn(seq)``, when given, builds the
+model (URM, HRM: from an imported checkpoint; bf16: a seeded model with a varied halting head) instead
+of a seeded TRM."""
+
+import os
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
 
 from arc_trm.config import OptimConfig, RunConfig
 from arc_trm.data.batches import split_batch
 from arc_trm.infer.runner import Runner
+from arc_trm.model.build import build_model
 from arc_trm.model.losses import step_loss
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.reference import mapped_weights
 from arc_trm.model.trm import TRM, Carry, act_step
 from arc_trm.train.session import Schedule, TrainSession
+
+
+def golden(got: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """The golden file's tensors; ``ARC_TRM_WRITE_GOLDEN=1`` first rewrites it with ``got``."""
+    if os.environ.get("ARC_TRM_WRITE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        save_file({k: v.contiguous() for k, v in got.items()}, path)
+    return load_file(path)
+
+
+def imported(cfg_fn, weights: dict[str, torch.Tensor], label: str):
+    """``(model_fn, table_fn)`` for a checkpoint in a reference's format, through ``import-reference``'s
+    mapping: the model loads the mapped weights, the table the checkpoint's puzzle rows."""
+    def model_fn(seq):
+        cfg = cfg_fn()
+        m = build_model(cfg, seq)
+        m.load_state_dict(mapped_weights(weights, cfg, label))
+        return m
+
+    def table_fn(dim):
+        rows = weights["puzzle_emb.weights"]
+        t = PuzzleEmbeddings(rows.shape[0], dim)
+        t.weight = rows.float().clone()
+        return t
+    return model_fn, table_fn
 
 
 def _model(cfg_fn, seq, model_fn=None):

@@ -8,13 +8,14 @@ after one optimizer step. The file was written by this module with the code of c
 named change of the math).
 """
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from tests.golden_compat import golden
 
 GOLDEN = Path(__file__).parent / "golden" / "trm_float32.safetensors"
 B, CANVAS = 4, 4
@@ -71,10 +72,7 @@ def mismatches(got: dict, want: dict) -> list[str]:
 
 def test_model_and_training_step_match_the_golden_file():
     got = compute()
-    if os.environ.get("ARC_TRM_WRITE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        save_file({k: v.contiguous() for k, v in got.items()}, GOLDEN)
-    want = load_file(GOLDEN)
+    want = golden(got, GOLDEN)
     assert sorted(got) == sorted(want)
     assert mismatches(got, want) == []
     # the pinned numbers are not trivial: training moved weights and embedding rows

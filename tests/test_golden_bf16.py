@@ -14,19 +14,18 @@ Gradients, trained weights and EMA weights are kept as a fixed sample of 512 ele
 so the file stays small. ``ARC_TRM_WRITE_GOLDEN=1`` rewrites it: only for a deliberate, named change.
 """
 
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from arc_trm.config import ModelConfig
 from arc_trm.model.build import build_model
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from tests.golden_compat import golden
+from tests.test_golden import SEQ, _batch  # the float32 file's 4 x 16 batch, on a 4 x 4 canvas
 
 GOLDEN = Path(__file__).parent / "golden" / "bf16_width512.safetensors"
-B, CANVAS = 4, 4
-SEQ = CANVAS * CANVAS
 SAMPLE = 512
 # bf16 keeps 8 bits of mantissa: another release or CPU may round a last bit differently. The bound, two
 # bf16 units of each tensor's scale, holds that and fails the order the references do not use (0.64 in
@@ -54,14 +53,6 @@ def _model_fn(cfg_fn):
             m.q_head.bias.fill_(-0.5)
         return m
     return make
-
-
-def _batch():
-    g = torch.Generator().manual_seed(123)
-    labels = torch.randint(2, 12, (B, SEQ), generator=g)
-    labels[:, -3:] = -100
-    return {"inputs": torch.randint(0, 12, (B, SEQ), generator=g, dtype=torch.int32), "labels": labels,
-            "puzzle_ids": torch.tensor([1, 2, 1, 3], dtype=torch.int32)}
 
 
 def _table(dim):
@@ -112,9 +103,7 @@ def mismatches(got: dict, want: dict) -> list[str]:
 
 def test_bf16_streams_at_the_papers_width_match_the_golden_file():
     got = both()
-    if os.environ.get("ARC_TRM_WRITE_GOLDEN"):
-        save_file({k: v.contiguous() for k, v in got.items()}, GOLDEN)
-    want = load_file(GOLDEN)
+    want = golden(got, GOLDEN)
     assert sorted(got) == sorted(want)
     assert mismatches(got, want) == []
     assert not torch.equal(want["trm.trained.table"], want["trm.init.table"])     # training moved the rows

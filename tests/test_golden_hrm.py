@@ -11,15 +11,12 @@ bf16 the same held except the token table's gradient, which arc-trm sums in floa
 ``ARC_TRM_WRITE_GOLDEN=1`` rewrites the file: only for a deliberate, named change of the math.
 """
 
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from arc_trm.model.build import build_model
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.reference import mapped_weights, strip_prefixes
+from arc_trm.model.reference import strip_prefixes
+from tests.golden_compat import golden, imported
 from tests.hrm_format import hrm_state_dict, small_hrm_config
 from tests.test_golden import SEQ, _batch, mismatches
 
@@ -27,17 +24,7 @@ GOLDEN = Path(__file__).parent / "golden" / "hrm_float32.safetensors"
 _W = strip_prefixes(hrm_state_dict(small_hrm_config(), puzzle_ids=4, seed=0))
 
 
-def _model(seq):
-    cfg = small_hrm_config()
-    m = build_model(cfg, seq)
-    m.load_state_dict(mapped_weights(_W, cfg, "hrm-format test checkpoint"))
-    return m
-
-
-def _table(dim):
-    t = PuzzleEmbeddings(4, dim)
-    t.weight = _W["puzzle_emb.weights"].float().clone()
-    return t
+_model, _table = imported(small_hrm_config, _W, "hrm-format test checkpoint")
 
 
 def compute() -> dict[str, torch.Tensor]:
@@ -51,9 +38,7 @@ def compute() -> dict[str, torch.Tensor]:
 
 def test_hrm_matches_the_golden_file():
     got = compute()
-    if os.environ.get("ARC_TRM_WRITE_GOLDEN"):
-        save_file({k: v.contiguous() for k, v in got.items()}, GOLDEN)
-    want = load_file(GOLDEN)
+    want = golden(got, GOLDEN)
     assert sorted(got) == sorted(want)
     assert mismatches(got, want) == []
     # not trivial: both modules and both halting rows took gradients, the continue logit was trained

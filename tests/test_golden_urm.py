@@ -12,15 +12,12 @@ install on a CPU). ``ARC_TRM_WRITE_GOLDEN=1`` rewrites the file: only for a deli
 change of the math.
 """
 
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from arc_trm.model.build import build_model
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.reference import mapped_weights, strip_prefixes
+from arc_trm.model.reference import strip_prefixes
+from tests.golden_compat import golden, imported
 from tests.test_golden import SEQ, _batch, mismatches
 from tests.urm_format import small_urm_config, urm_state_dict
 
@@ -28,17 +25,7 @@ GOLDEN = Path(__file__).parent / "golden" / "urm_float32.safetensors"
 _W = strip_prefixes(urm_state_dict(small_urm_config(), puzzle_ids=4, seed=0))
 
 
-def _model(seq):
-    cfg = small_urm_config()
-    m = build_model(cfg, seq)
-    m.load_state_dict(mapped_weights(_W, cfg, "urm-format test checkpoint"))
-    return m
-
-
-def _table(dim):
-    t = PuzzleEmbeddings(4, dim)
-    t.weight = _W["puzzle_emb.weights"].float().clone()
-    return t
+_model, _table = imported(small_urm_config, _W, "urm-format test checkpoint")
 
 
 def compute() -> dict[str, torch.Tensor]:
@@ -54,9 +41,7 @@ def compute() -> dict[str, torch.Tensor]:
 
 def test_urm_matches_the_golden_file():
     got = compute()
-    if os.environ.get("ARC_TRM_WRITE_GOLDEN"):
-        save_file({k: v.contiguous() for k, v in got.items()}, GOLDEN)
-    want = load_file(GOLDEN)
+    want = golden(got, GOLDEN)
     assert sorted(got) == sorted(want)
     assert mismatches(got, want) == []
     # not trivial: the halting head and the convolution took gradients, Muon and Adam-atan2 differ
