@@ -73,13 +73,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from arc_trm.solve.predict import predict
+    from arc_trm.solve.predict import command_started_at, predict
 
     fields = {k: v for k, v in (("predict.strategy", args.strategy), ("ttt.mode", args.ttt)) if v}
     res = predict(Path(args.checkpoint), args.tasks, Path(args.out), args.set or [], args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
                   on_error=lambda e: _err("predict", f"skipping: {e}"), fields=fields,
-                  candidates=Path(args.candidates) if args.candidates else None)
+                  candidates=Path(args.candidates) if args.candidates else None,
+                  started_at=command_started_at())
     t = res.timings
     ttt = t.get("ttt") or {}
     steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
@@ -392,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--strategy", choices=["vote", "poe", "vote+poe"], help="default: the checkpoint's")
     pr.add_argument("--ttt", choices=["off", "embeddings", "embeddings_then_full", "full"],
                     help="test-time training mode (default: the checkpoint's)")
-    pr.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop TTT and inference in time")
+    pr.add_argument("--time-budget", type=float, metavar="SECONDS",
+                    help="stop TTT and inference in time (counted from the command's start)")
     pr.add_argument("--detail", action="store_true", help="print every task's score when answers exist")
     pr.add_argument("--candidates", metavar="FILE",
                     help="also write the ranked candidates behind the attempts (for `arc-trm ensemble`)")
@@ -472,9 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     rh.add_argument("--budget", type=float, metavar="SECONDS", help="the job's budget (default: the package's)")
     rh.add_argument("--processes", type=int, default=1, help="predict processes (on a CPU machine: gloo processes)")
     rh.add_argument("--root", metavar="DIR", help="keep the fake /kaggle, the venv and the logs here (default: a temp dir)")
-    rh.add_argument("--slowdown", metavar="FACTOR[@SECONDS]",
+    rh.add_argument("--slowdown", metavar="FACTOR[@SECONDS[-UNTIL]]",
                     help="a machine slower than planned: every model step of predict FACTOR times slower, from "
-                         "SECONDS after it starts (e.g. 3, or 2@30)")
+                         "SECONDS after it starts, until UNTIL (e.g. 3, 2@30, or 5@0-20: a neighbour that stops)")
     rh.set_defaults(func=_cmd_rehearse)
 
     ir = sub.add_parser("import-reference", formatter_class=fmt,

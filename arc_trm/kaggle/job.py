@@ -43,6 +43,9 @@ except ImportError:
     pass
 
 PAYLOAD_MARKER = "arc_trm_payload.json"
+# predict counts its --time-budget from this (epoch seconds): the job's kill timer starts at the
+# launch, before the interpreter, accelerate's launcher and torch have started (solve/predict.py's STARTED_AT_ENV)
+STARTED_AT_ENV = "ARC_TRM_STARTED_AT"
 CHALLENGES_NAME = "arc-agi_test_challenges.json"
 
 
@@ -291,7 +294,8 @@ def run_predict(python: str, gpu_list: list, checkpoint: Path, challenges_path: 
                                      free_port(), candidates)
     log(f"{len(gpu_list)} GPU(s), {processes} predict process(es); predicting with {seconds:.0f}s: {' '.join(cmd)}"
         + (f" ({' '.join(f'{k}={v}' for k, v in extra_env.items())})" if extra_env else ""))
-    rc = run_child(cmd, log_path.parent, log_path, seconds + kill_grace_s(budget), extra_env)
+    rc = run_child(cmd, log_path.parent, log_path, seconds + kill_grace_s(budget),
+                   dict(extra_env, **{STARTED_AT_ENV: f"{time.time():.3f}"}))
     outcome = {"exit": rc, "stopped": rc is None, "error": None}
     if rc is not None and rc != 0:
         tail = log_tail(log_path)

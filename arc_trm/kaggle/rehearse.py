@@ -59,9 +59,9 @@ def notebook_script(notebook: Path) -> str:
 
 def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, processes: int = 1,
              root: Path | None = None, echo: bool = True, slow: str | None = None) -> Rehearsal:
-    """``slow``: ``FACTOR`` or ``FACTOR@SECONDS`` (:mod:`arc_trm.slowdown`): every model step of each
-    predict takes FACTOR times as long, from SECONDS after that predict started: a machine slower than
-    its plan, to see what the package keeps."""
+    """``slow``: ``FACTOR``, ``FACTOR@SECONDS`` or ``FACTOR@SECONDS-UNTIL`` (:mod:`arc_trm.slowdown`):
+    every model step of each predict takes FACTOR times as long, from SECONDS after that predict started
+    (until UNTIL): a machine slower than its plan, to see what the package keeps."""
     if slow is not None:
         slowdown.parse(slow)
     package_dir = Path(package_dir)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from accelerate import Accelerator
 
+import arc_trm
 from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.arc_format import json_bytes
@@ -52,6 +53,9 @@ from arc_trm.paths import check_io, place
 from arc_trm.solve.ttt import test_time_train
 from arc_trm.stopflag import StopFlag
 
+
+# Set by a parent that times `arc-trm predict` (the Kaggle job): when the budget began, in epoch seconds.
+STARTED_AT_ENV = "ARC_TRM_STARTED_AT"
 
 # Inference is planned at this multiple of its FLOP estimate from the TTT rate (inference runs at
 # a higher rate per FLOP than training, so this errs on the side of finishing).
@@ -95,13 +99,28 @@ def check_output_path(out: Path) -> None:
         raise ArcTrmError(f"cannot write here ({parent} is not a writable folder)", source=str(out))
 
 
+def command_started_at() -> float:
+    """When the time budget of this ``arc-trm predict`` began: ``ARC_TRM_STARTED_AT`` (seconds since
+    the epoch), set by a parent that times the command and kills it late (the Kaggle job: its clock
+    runs from the launch, through the interpreter's start, accelerate's launcher and torch's import),
+    else when this process imported arc-trm."""
+    text = os.environ.get(STARTED_AT_ENV)
+    try:
+        at = float(text) if text else None
+    except ValueError:
+        raise ArcTrmError(f"{STARTED_AT_ENV}={text!r}: expected seconds since the epoch") from None
+    return min(at, time.time()) if at is not None and at > 0 else arc_trm.IMPORTED_AT
+
+
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
             time_budget_s: float | None = None, accelerator: Accelerator | None = None,
             solutions: Path | None = None, on_error=None, progress: bool = True,
-            fields: dict | None = None, candidates: Path | None = None) -> PredictResult:
+            fields: dict | None = None, candidates: Path | None = None,
+            started_at: float | None = None) -> PredictResult:
     """``overrides``: ``--set`` texts; ``fields``: settings by dotted name with Python values
-    (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built."""
-    t_start = time.time()
+    (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built.
+    The time budget counts from ``started_at`` (default: now; the CLI passes :func:`command_started_at`)."""
+    t_start = time.time() if started_at is None else started_at
     timings: dict = {}
     slowdown.setting()                  # a malformed ARC_TRM_SLOWDOWN fails now, not in the first step
     out = Path(out)
@@ -233,8 +252,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
 
             def reserve(flop_per_s: float, seconds_left: float) -> float:
                 """Inference's share, from the rate TTT measured: all planned views with a margin, at
-                least three rounds of one view per input, at most two thirds of what is left; plus the
-                time ranking and writing take."""
+                least three rounds of one view per input, at most two thirds of what was left when TTT first
+                planned; plus the time ranking and writing take."""
                 want = max(batched(len(views)) * per_view / flop_per_s * INFERENCE_MARGIN,
                            batched(3 * inputs) * per_view / flop_per_s)
                 return min(want, seconds_left * 2 / 3) + finish_s

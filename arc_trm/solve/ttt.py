@@ -8,9 +8,13 @@ pre-training, with the ``[ttt]`` table's batch and ``[ttt.optim]`` settings. Mod
 public reports).
 
 With a deadline, the first steps of the first phase are timed. The measured rate (FLOP/s) sizes
-what must be kept for inference (``reserve``), and every phase is shrunk by one factor to fit the
-rest (a phase that trains the dense weights costs more per step than one that does not: the FLOP
-ratio converts one rate into the other); the second phase times itself again and refits.
+what must be kept for inference (``reserve``); the time before it is shared between the phases by
+their configured FLOPs (a phase that trains the dense weights costs more per step than one that does
+not), so a deadline shortens every phase alike and the first cannot eat the second. Every tenth step,
+and the second phase's own probe, measure again and re-size the reserve. A phase ends at its
+configured steps or at the end of its share of the time, whichever comes first: a slow spell costs
+the steps it slowed, not the plan for the rest (a phase that finishes early leaves its time to the
+next).
 """
 
 from __future__ import annotations
@@ -34,17 +38,13 @@ from arc_trm.train.session import Schedule, TrainSession
 PROBE_STEPS = 3
 
 
-def fit_steps(phase_steps: list[int], step_s: list[float], seconds: float, cap: list[int] | None = None) -> list[int]:
-    """Scale every phase by one factor so that all of them fit ``seconds``: a deadline must shorten both
-    phases of ``embeddings_then_full`` alike, not let the first eat the second. ``step_s``: seconds
-    per step of each phase. Never up without ``cap``; with it (the configured counts), up to it too,
-    when the machine turns out faster than a re-plan had measured."""
-    cost = sum(n * s for n, s in zip(phase_steps, step_s))
-    if cost == 0 or (cost <= seconds and cap is None):
-        return list(phase_steps)
-    f = max(seconds, 0.0) / cost
-    scaled = [max(1, int(n * f)) if n > 0 else 0 for n in phase_steps]
-    return scaled if cap is None else [min(n, c) for n, c in zip(scaled, cap)]
+def phase_seconds_left(weights: list[float], k: int, spent_s: float, ttt_left_s: float) -> float:
+    """Seconds phase ``k`` may still run: its share, ``weights[k]`` over the weights of it and the
+    phases after it (their configured FLOPs), of the time from its start (``spent_s`` ago) to the end
+    of TTT (``ttt_left_s`` from now), less what it has spent. Negative: it is past its share."""
+    rest = sum(weights[k:])
+    share = weights[k] / rest if rest > 0 else 1.0
+    return (spent_s + max(ttt_left_s, 0.0)) * share - spent_s
 
 
 def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
@@ -52,7 +52,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                     reserve: Callable[[float, float], float] | None = None, log=None, progress: bool = True,
                     stop: Callable[[], bool] | None = None) -> dict:
     """Train ``runner``'s model and table in place on the tasks of ``task_mask``, ending by
-    ``deadline`` minus ``reserve(measured FLOP/s, seconds left)`` seconds (both agreed by every
+    ``deadline`` minus ``reserve(latest measured FLOP/s, seconds left at the first plan)`` seconds (agreed by every
     process, so they all plan the same steps). Before every step a stop is agreed: ``stop()`` (a
     signal), or a step that would end past that time at the speed of the latest steps (a machine that
     slows down after planning). Returns ``{"steps": {phase: steps run}, "seconds_per_step": {phase:
@@ -67,14 +67,17 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
     m, canvas = runner.model.cfg, ds.canvas
     cost = {"embeddings": train_example_flops(m, canvas, weight_grads=False),
             "full": train_example_flops(m, canvas, weight_grads=True)}
-    plan = [[name, steps] for name, steps in cfg.phases() if steps > 0]
-    configured = [steps for _, steps in plan]
+    plan = [(name, steps) for name, steps in cfg.phases() if steps > 0]
+    weights = [steps * cost[name] for name, steps in plan]
 
-    def should_stop(step_s: float) -> bool:
-        """Agreed by every process: a signal, or one more step would end inside the inference reserve."""
+    def should_stop(step_s: float, phase_end: float | None) -> bool:
+        """Agreed by every process: a signal, or one more step would end inside the inference reserve
+        or past this phase's share of the time."""
         if deadline is None and stop is None:
             return False
-        late = deadline is not None and time.time() + step_s > deadline - result.get("reserve_s", 0.0)
+        now = time.time()
+        late = deadline is not None and (now + step_s > deadline - result.get("reserve_s", 0.0)
+                                         or (phase_end is not None and now + step_s > phase_end))
         signalled = bool(stop and stop())
         if runner.stop_agreed(late or signalled):
             result["stopped"] = result.get("stopped", False) or signalled
@@ -87,9 +90,10 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
         session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
         bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
         ran, t_probe, step_s, t_window, window_start = 0, 0.0, 0.0, time.time(), 0
+        t_phase, phase_end = time.time(), None
         try:
             while ran < steps:
-                if should_stop(step_s):
+                if should_stop(step_s, phase_end):
                     break
                 if ran == 1:
                     session.pop_metrics()              # wait for the warm-up step before timing
@@ -105,30 +109,26 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                 elif window:
                     met = session.pop_metrics()        # waits for the device: the window's time is real
                     step_s = (time.time() - t_window) / max(ran - window_start, 1)
-                if deadline is not None and (probing or (window and "reserve_s" in result)):
-                    # (Re)fit this phase and the later ones to the time left at the speed just measured:
-                    # a machine that slows down part-way shortens every phase alike, not only the last.
-                    left = deadline - time.time()
-                    if acc.num_processes > 1:   # every process must plan the same steps
-                        agreed = acc.reduce(torch.tensor([step_s, -left], device=acc.device), "max").tolist()
-                        step_s, left = agreed[0], -agreed[1]
+                if deadline is not None and (probing or (window and "reserve_s" in result and ran < steps)):
+                    now = time.time()
+                    left, spent = deadline - now, now - t_phase
+                    if acc.num_processes > 1:   # every process must plan alike: the slowest rate, least time
+                        agreed = acc.reduce(torch.tensor([step_s, -left, spent], device=acc.device), "max").tolist()
+                        step_s, left, spent = agreed[0], -agreed[1], agreed[2]
                     if probing:
                         rates[name] = step_s
-                    if "flop_per_s" not in result:     # the first phase that times itself plans inference
-                        result["flop_per_s"] = split.global_batch * cost[name] / step_s
-                        result["reserve_s"] = reserve(result["flop_per_s"], left) if reserve else 0.0
-                    later = [n for n, _ in plan[k + 1:]]
-                    per_step = [step_s] + [step_s * cost[n] / cost[name] for n in later]
-                    # up to the configured counts again too, so one window slower than the next does
-                    # not ratchet the plan down for good
-                    fitted = fit_steps([steps - ran] + [s for _, s in plan[k + 1:]], per_step,
-                                       left - result.get("reserve_s", 0.0),
-                                       cap=None if probing else [configured[k] - ran] + configured[k + 1:])
-                    steps = ran + fitted[0]
-                    for entry, n in zip(plan[k + 1:], fitted[1:]):
-                        entry[1] = n
-                    session.schedule.total_steps = steps
-                    bar.retotal(steps)
+                    # The reserve follows the rate just measured: a probe taken during a spike (a busy
+                    # neighbour) must not keep TTT short for good. Its cap comes from the time left at
+                    # the first plan, so re-sizing it late in TTT cannot erode it.
+                    result.setdefault("plan_left_s", left)
+                    result["flop_per_s"] = split.global_batch * cost[name] / step_s
+                    result["reserve_s"] = reserve(result["flop_per_s"], result["plan_left_s"]) if reserve else 0.0
+                    mine = phase_seconds_left(weights, k, spent, left - result["reserve_s"])
+                    phase_end = now + mine
+                    # the schedule's length (its cosine) and the bar: the steps the share holds at this rate
+                    planned = min(steps, ran + max(int(mine / step_s), 0))
+                    session.schedule.total_steps = max(planned, ran + 1)
+                    bar.retotal(planned)
                 if probing or window:
                     t_window, window_start = time.time(), ran
                 if window and not probing:
@@ -142,6 +142,6 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
             p.requires_grad_(True)
         runner.forward = runner.model
         done[name] = ran
-        if should_stop(0.0):
+        if should_stop(0.0, None):
             break
     return result
