@@ -33,21 +33,18 @@ def test_gpu_benchmark_measures_everything_at_toy_sizes_on_cpu():
     whats = [r["what"] for r in res["results"]]
     assert whats == ["sdpa_fwd_bwd_ms", "bare_step_eager", "train_step_eager", "bare_step_compiled",
                      "train_step_compiled", "inference_compiled", "ttt_step_compiled"]
+    assert res["stream_dtype"] == "float32" and res["preset"] == "tiny-cpu"
     sdpa, steps = res["results"][0], res["results"][1:]
     assert isinstance(sdpa["default"], float) and sdpa["default"] > 0   # the others may be unsupported on CPU
     assert all(r["per_s"] > 0 and r["tflop_per_s"] >= 0 for r in steps)
 
 
-def test_gpu_benchmark_measures_only_the_named_records_with_the_named_stream():
-    res = _run("--cpu-smoke", "--stream-dtype", "bfloat16", "--only", "bare_step_eager,inference_compiled")
-    assert [r["what"] for r in res["results"]] == ["bare_step_eager", "inference_compiled"]
-    assert res["stream_dtype"] == "bfloat16" and _run("--cpu-smoke", "--only", "x")["stream_dtype"] == "float32"
-
-
-def test_gpu_benchmark_measures_urm():
-    res = _run("--cpu-smoke", "--preset", "urm-paper", "--only", "bare_step_eager,inference_compiled")
+def test_gpu_benchmark_measures_only_the_named_records_of_the_named_preset_and_stream():
+    """What a GPU session runs for URM (one run: preset, --only and --stream-dtype together)."""
+    res = _run("--cpu-smoke", "--preset", "urm-paper", "--stream-dtype", "bfloat16",
+               "--only", "bare_step_eager,inference_compiled")
     assert res["preset"] == "urm-tiny" and [r["what"] for r in res["results"]] == ["bare_step_eager", "inference_compiled"]
-    assert all(r["per_s"] > 0 for r in res["results"])
+    assert res["stream_dtype"] == "bfloat16" and all(r["per_s"] > 0 for r in res["results"])
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "gpu_step"))

@@ -56,7 +56,7 @@ def test_compiled_steps_agree_with_eager_ones(runs):
     assert graphs.get("unique_graphs", 0) <= 4
 
 
-def test_compiled_checkpoint_predicts_and_packages(runs, tmp_path):
+def test_compiled_checkpoint_predicts_and_packages(runs, tmp_path, wheelhouse):
     root, _ = runs
     ck = load(root / "compiled")
     assert ck.cfg.train.compile is True
@@ -64,7 +64,7 @@ def test_compiled_checkpoint_predicts_and_packages(runs, tmp_path):
                   ["train.compile=false"], progress=False)
     assert res.metrics["views"] > 0
     pkg = package(PackageOptions(root / "compiled", tmp_path / "pkg", "arc-prize-2025", "someone",
-                                 preset=str(_preset(tmp_path))))
+                                 preset=str(_preset(tmp_path)), offline=True, wheelhouse=[wheelhouse]))
     assert (pkg.dataset / "model.safetensors").is_file()
 
 

@@ -103,6 +103,8 @@ def test_an_hrm_checkpoint_imports_with_every_tensor_exact_and_predicts(arch_nam
     for ours, t in ck.model.state_dict().items():
         assert torch.equal(t, w[_reference_name(ours)]), ours          # both modules, both Q rows, the initial states
     assert ck.puzzles.num_plans == 3 and torch.equal(ck.table.weight[1:], w["puzzle_emb.weights"][1:])
+    if "recursive_reasoning" in arch_name:
+        return            # predict runs the same code for both layouts: once, in sapientinc's bf16 stream
     write_challenges(make_tasks(2, seed=5, prefix="new", max_side=5) + tasks[:1], tmp_path / "t_challenges.json")
     r = cli("predict", "--checkpoint", tmp_path / "ck", "--tasks", tmp_path / "t_challenges.json", "--out",
             tmp_path / "sub.json", "--set", "ttt.embedding_steps=2", "--set", "ttt.full_steps=2", "--set",

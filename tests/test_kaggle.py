@@ -72,11 +72,9 @@ def packaged(tmp_path_factory):
     return {"root": root, "pkg": pkg, "challenges": challenges, "solutions": solutions, "python": str(python)}
 
 
-def kaggle_tree(base: Path, packaged, break_checkpoint: bool = False) -> Path:
+def kaggle_tree(base: Path, packaged) -> Path:
     """/kaggle as a newer Kaggle image mounts it: competition and dataset under nested folders."""
     fake_kaggle(base, packaged["pkg"].dataset, packaged["challenges"], COMPETITION, "someone/arc-trm-payload")
-    if break_checkpoint:
-        (base / "input" / "datasets" / "someone" / "arc-trm-payload" / "model.safetensors").write_bytes(b"not safetensors")
     return base
 
 
@@ -137,14 +135,6 @@ def test_notebook_runs_offline_in_a_fresh_venv_and_matches_predict(packaged, one
     assert sub == ref.submission
     assert score_submission(sub, packaged["solutions"]).score == score_submission(ref.submission,
                                                                                   packaged["solutions"]).score
-
-
-def test_notebook_keeps_a_valid_complete_file_when_predict_fails(packaged, tmp_path, monkeypatch):
-    root = kaggle_tree(tmp_path / "kaggle", packaged, break_checkpoint=True)
-    sub, log = run_notebook(packaged, root, monkeypatch)
-    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
-    assert sub == challenges_fallback(packaged["challenges"])
-    assert "keeping the fallback" in log and "checkpoint is incomplete or corrupt" in log
 
 
 def test_a_machine_three_times_slower_from_the_start_with_little_time_still_submits_predicts_answers(
@@ -284,7 +274,9 @@ def test_the_image_stand_in_sees_only_what_the_image_provides(packaged):
                     "arc_trm": False, "orjson": False, "pytest": False, "nbclient": False}
 
 
-def test_rehearse_fails_loudly_when_predict_fails(packaged, tmp_path, capsys):
+def test_a_failing_predict_keeps_the_fallback_and_rehearse_fails_loudly(packaged, tmp_path, capsys):
+    """A truncated checkpoint: the notebook keeps its valid, complete fallback file, and the rehearsal
+    exits 1 naming the failure and the log to read."""
     from arc_trm.cli import main
     broken = tmp_path / "pkg"
     shutil.copytree(packaged["pkg"].out, broken)
@@ -299,6 +291,10 @@ def test_rehearse_fails_loudly_when_predict_fails(packaged, tmp_path, capsys):
     last = captured.err.strip().splitlines()[-1]
     assert last.startswith("arc-trm rehearse: predict failed in the rehearsal: arc-trm predict: error")
     assert "checkpoint" in last and "predict.log" in last
+    sub = json.loads((tmp_path / "r" / "kaggle" / "working" / "submission.json").read_text())
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
+    assert sub == challenges_fallback(packaged["challenges"])
+    assert "checkpoint is incomplete or corrupt" in captured.out
 
 
 def test_package_for_the_2026_competition_attaches_it_and_warns_about_unknown_slugs(packaged, capsys):
@@ -403,19 +399,31 @@ def test_two_checkpoints_that_both_overrun_are_both_ensembled(two_checkpoints, p
 
 
 def test_a_broken_checkpoint_is_left_out_and_the_other_still_submits(two_checkpoints, packaged, tmp_path, capsys):
-    broken = tmp_path / "pkg"
-    shutil.copytree(two_checkpoints.out, broken)
-    ckpt = broken / "dataset" / "ckpt_1--model.safetensors"
+    """The job itself (the rehearsal's verdict on it is test_the_verdict_on_several_checkpoints):
+    a truncated second checkpoint fails, is left out with predict's reason, and the first
+    checkpoint's answers are the submission."""
+    from arc_trm.kaggle import job
+    payload = tmp_path / "payload"
+    shutil.copytree(two_checkpoints.dataset, payload)
+    ckpt = payload / "ckpt_1--model.safetensors"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])          # truncated
-    rc, out, err, sub = rehearse_cli(broken, packaged, tmp_path / "r", capsys)
-    assert rc == 1
-    assert "checkpoint ckpt_1" in out and "left out: predict failed: arc-trm predict: error" in out
+    meta = json.loads((payload / "arc_trm_payload.json").read_text())
+    scratch, final = tmp_path / "scratch", tmp_path / "submission.json"
+    scratch.mkdir()
+    final.write_text(json.dumps(challenges_fallback(packaged["challenges"])))
+    summary = {"phases": {}, "used": "fallback"}
+    job._T0[0] = time.time()
+    job.run_ensemble(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
+                     packaged["challenges"], scratch, final, 300.0, lambda name, t: None)
+    out = capsys.readouterr().out
+    recs = summary["checkpoints"]
+    assert [r["ensembled"] for r in recs] == [True, False] and summary["used"] == "ensemble"
+    assert recs[1]["reason"].startswith("predict failed: arc-trm predict: error")
+    assert "checkpoint is incomplete or corrupt" in recs[1]["reason"]
     assert "ensembled 1 of 2 checkpoints (ckpt_0); left out: ckpt_1: predict failed" in out
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("arc-trm rehearse: 1 of 2 checkpoints failed in the rehearsal: ckpt_1")
-    assert "checkpoint is incomplete or corrupt" in last and "the submission is the ensemble of 1" in last
     # the survivor's answers, exactly: an ensemble of one file is that checkpoint's own submission
-    scratch = tmp_path / "r" / "kaggle" / "working" / "arc_trm"
+    sub = json.loads(final.read_text())
+    assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
     assert sub == json.loads((scratch / "ckpt_0.submission.json").read_text())
     assert sub != challenges_fallback(packaged["challenges"])
 

@@ -165,10 +165,10 @@ def test_fresh_says_what_it_deletes(trained, tmp_path):
 
 # --------------------------------------------------------------------------- package
 @pytest.fixture(scope="module")
-def package_dir(trained):
+def package_dir(trained, wheelhouse):
     out = trained["root"] / "submission"
     r = cli("package", "--checkpoint", trained["run"], "--out", out, "--competition", "arc-prize-2025",
-            "--owner", "someone")
+            "--owner", "someone", "--offline", "--wheelhouse", wheelhouse)
     assert r.returncode == 0, r.stderr
     return out
 

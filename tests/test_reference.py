@@ -134,7 +134,7 @@ def test_a_known_tasks_copy_is_predicted_with_the_row_of_its_plan(reference):
         torch.testing.assert_close(rows[plan + ds.table.base], ref[pid])
 
 
-def test_predict_with_ttt_and_package_run_on_the_imported_checkpoint(reference, tmp_path):
+def test_predict_with_ttt_and_package_run_on_the_imported_checkpoint(reference, tmp_path, wheelhouse):
     root, _, _, (a, b) = reference
     unseen = make_tasks(2, seed=4, prefix="unseen", max_side=5)
     write_challenges([a, b] + unseen, tmp_path / "mix_challenges.json")
@@ -145,7 +145,7 @@ def test_predict_with_ttt_and_package_run_on_the_imported_checkpoint(reference, 
     assert set(res.submission) == {a.task_id, b.task_id} | {t.task_id for t in unseen}
     (tmp_path / "p.toml").write_text("[ttt]\nmode = \"off\"\n[predict]\ntime_budget_s = 60\n")
     pkg = package(PackageOptions(root / "imported", tmp_path / "pkg", "arc-prize-2025", "someone",
-                                 preset=str(tmp_path / "p.toml")))
+                                 preset=str(tmp_path / "p.toml"), offline=True, wheelhouse=[wheelhouse]))
     assert (pkg.dataset / "puzzle_embeddings.safetensors").is_file()
 
 

@@ -192,7 +192,7 @@ def test_urms_own_training_checkpoint_without_any_config_takes_urms_published_se
                    "optimizer_states, step")
 
 
-def test_predict_and_package_run_on_an_imported_urm(imported, tmp_path):
+def test_predict_and_package_run_on_an_imported_urm(imported, tmp_path, wheelhouse):
     root, _, tasks, _ = imported
     write_challenges(tasks, tmp_path / "k_challenges.json")
     r = cli("predict", "--checkpoint", root / "ck", "--tasks", tmp_path / "k_challenges.json", "--out",
@@ -201,7 +201,7 @@ def test_predict_and_package_run_on_an_imported_urm(imported, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pass@2" in r.stdout and json.loads((tmp_path / "s.json").read_text()).keys() == {tasks[0].task_id}
     r = cli("package", "--checkpoint", root / "ck", "--out", tmp_path / "pkg", "--competition",
-            "arc-prize-2026-arc-agi-2", "--owner", "someone")
+            "arc-prize-2026-arc-agi-2", "--owner", "someone", "--offline", "--wheelhouse", wheelhouse)
     assert r.returncode == 0, r.stderr
     assert "model: URM, 32 wide, 2 layers, conv_swiglu, H2 x L2, 3 halting steps" in r.stdout
     assert "FLOP projection on 4x L4" in r.stdout
