@@ -88,7 +88,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         _err("predict", f"warning: {w}")
     partial = (f"; {res.partial_inputs} test inputs voted on fewer views than planned (the time budget)"
                if res.partial_inputs else "")
-    print(f"wrote {res.path} ({len(res.submission)} tasks, {len(res.fallback_tasks)} answered by fallback{partial}) in "
+    why = ", ".join(f"{n} {reason}" for reason, n in res.fallback_reasons.items())
+    fallback = (f"{len(res.fallback_tasks)} answered by fallback" +
+                (f" ({res.fallback_inputs} test inputs: {why})" if res.fallback_inputs else ""))
+    print(f"wrote {res.path} ({len(res.submission)} tasks, {fallback}{partial}) in "
           f"{t.get('total_s', 0):.1f}s: TTT steps {steps} ({t.get('ttt_s', 0):.1f}s), "
           f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
     if res.score is not None:
@@ -174,7 +177,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     check_output_path(out)
     named = [place("SUBMISSION", f) for f in args.submissions] + [place("--candidates", c) for c in args.candidates or []]
     named += spec_places("--tasks", args.tasks) + ([place("--solutions", args.solutions)] if args.solutions else [])
-    named += [place("--run", args.run, whole=True)] if args.run else []
+    named += [place("--run", Path(args.run) / "metrics.jsonl")] if args.run else []   # what it reads of the run
+    named += [place("--checkpoint", c, whole=True) for c in args.checkpoint or []]
     check_io(named, [place("--out", out)])
     if args.candidates and len(args.candidates) != len(args.submissions):
         raise ArcTrmError(f"{len(args.candidates)} candidate files for {len(args.submissions)} submissions; give one "
@@ -188,13 +192,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     names = stems if len(set(stems)) == len(stems) else [str(f) for f in args.submissions]
     entries = [Entry(n, read(Path(f)), read_candidates(Path(c))[1] if args.candidates else None)
                for n, f, c in zip(names, args.submissions, args.candidates or [None] * len(names))]
-    run = overlap = None
-    trained = args.checkpoint or (str(checkpoint.resolve(Path(args.run))) if args.run else None)
-    if trained:
-        ck = checkpoint.load(Path(trained))
-        overlap = overlap_with_training(ck, report.tasks, answers)
-        if overlap is None:
-            _err("report", f"warning: {ck.folder} does not record what it trained on; no overlap marks")
+    run = None
+    trained = args.checkpoint or ([str(checkpoint.resolve(Path(args.run)))] if args.run else [])
+    if len(trained) not in (0, 1, len(entries)):
+        raise ArcTrmError(f"{len(trained)} checkpoints for {len(entries)} submissions; give one per submission, "
+                          "in the same order, or one behind them all")
+    for folder, e in zip(trained * len(entries) if len(trained) == 1 else trained, entries):
+        ck = checkpoint.load(Path(folder))
+        e.overlap, e.trained_on = overlap_with_training(ck, report.tasks, answers), str(ck.folder)
+        if e.overlap is None:
+            _err("report", f"warning: {ck.folder} does not record what it trained on; no overlap marks for {e.name}")
     if args.run:
         run_dir = Path(args.run)
         png = run_dir / "curves.png"
@@ -202,7 +209,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             plot_curves(run_dir / "metrics.jsonl", png)
         evals = [r for r in read_log(run_dir / "metrics.jsonl") if r.get("kind") == "eval"]
         run = RunSection(str(run_dir), png.read_bytes() if png.is_file() else None, evals)
-    page = build_report(entries, report.tasks, answers, args.tasks, overlap, run, trained or "")
+    page = build_report(entries, report.tasks, answers, args.tasks, run)
     write_report(out, page)
     for e in entries:
         print(f"pass@2 {e.score.score:.4f} over {e.score.tasks} tasks  {e.name}")
@@ -425,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--solutions", metavar="JSON", help="answers (default: the tasks' own, or the solutions beside them)")
     rp.add_argument("--candidates", action="append", metavar="FILE",
                     help="each submission's candidate file (predict --candidates), in order: vote shares and oracle top-k")
-    rp.add_argument("--checkpoint", metavar="DIR", help="mark the tasks whose answer this checkpoint trained on")
+    rp.add_argument("--checkpoint", metavar="DIR", action="append",
+                    help="the checkpoint behind each submission, in order (or one behind them all; default: "
+                         "--run's): marks the tasks whose answers it trained on and scores the others apart")
     rp.add_argument("--run", metavar="RUN", help="a training run folder: its curves and last evaluation, and the "
                     "overlap marks of its checkpoint")
     rp.add_argument("--out", default="report.html", help="the HTML file to write")

@@ -18,6 +18,9 @@ if [ -z "$CHECKPOINT" ]; then
     CHECKPOINT=$OUT
 fi
 arc-trm package --checkpoint "$CHECKPOINT" --out submission --competition "$COMPETITION" --owner "$OWNER" --preset kaggle-l4x4
+if [ "${REHEARSE:-1}" = 1 ]; then   # the notebook on this machine, on the public 2025 evaluation tasks
+    arc-trm rehearse --package submission --tasks kaggle2025-eval --budget "${REHEARSE_S:-900}"
+fi
 if [ "${UPLOAD:-0}" = 1 ]; then
     kaggle datasets create -p submission/dataset || kaggle datasets version -p submission/dataset -m "new checkpoint"
     kaggle kernels push -p submission/notebook

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU smoke run: train the tiny preset on generated tasks, then predict *new* generated tasks
-# with test-time training and score them. MODEL=urm-tiny or MODEL=hrm-tiny runs the same recipe with a URM or an HRM.
+# with test-time training and without, score both and compare them in one report (report.html).
+# MODEL=urm-tiny or MODEL=hrm-tiny runs the same recipe with a URM or an HRM.
 set -euo pipefail
 OUT=${OUT:-runs/smoke${MODEL:+-$MODEL}}
 arc-trm train --preset smoke ${MODEL:+--model "$MODEL"} --out "$OUT"
@@ -12,5 +13,11 @@ d = load_config("smoke").data   # same rule families and grid sizes as training,
 write_challenges(make_tasks(8, seed=99, prefix="new", families=d.synthetic_families, max_side=min(8, d.canvas)),
                  f"{sys.argv[1]}/new/new_challenges.json")
 PY
-arc-trm predict --checkpoint "$OUT" --tasks "$OUT/new/new_challenges.json" --out "$OUT/new/submission.json"
-arc-trm score "$OUT/new/submission.json" --solutions "$OUT/new/new_solutions.json"
+for ttt in embeddings_then_full off; do
+  name=$([ "$ttt" = off ] && echo no-ttt || echo ttt)
+  arc-trm predict --checkpoint "$OUT" --tasks "$OUT/new/new_challenges.json" --ttt "$ttt" \
+    --out "$OUT/new/$name.json" --candidates "$OUT/new/$name.candidates.json"
+  arc-trm score "$OUT/new/$name.json" --solutions "$OUT/new/new_solutions.json"
+done
+arc-trm report "$OUT/new/ttt.json" "$OUT/new/no-ttt.json" --tasks "$OUT/new/new_challenges.json" --run "$OUT" \
+  --candidates "$OUT/new/ttt.candidates.json" --candidates "$OUT/new/no-ttt.candidates.json" --out "$OUT/report.html"

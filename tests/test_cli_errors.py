@@ -90,6 +90,10 @@ def test_predict_warns_about_tasks_the_canvas_cannot_hold_and_still_scores(run, 
     # produced no grid for (the detail lines say which)
     n = int(re.search(r"(\d+) answered by fallback", r.stdout).group(1))
     assert n == r.stdout.count("\tfallback") >= 1 and "pass@2" in r.stdout
+    # and the line says why: the big task was not predicted; the others' views gave no grid
+    why = re.search(r"answered by fallback \((\d+) test inputs: ([^)]*)\)", r.stdout)
+    assert why and "1 too big for the canvas or unreadable" in why.group(2), r.stdout
+    assert sum(int(c) for c in re.findall(r"(\d+) [a-z]", why.group(2))) == int(why.group(1))
 
 
 def test_a_solutions_file_missing_a_task_changes_no_prediction(run, tmp_path):

@@ -30,7 +30,8 @@ def bash_blocks(text: str) -> list[str]:
 
 
 def commands(block: str) -> list[str]:
-    return [line.split("  #")[0].strip() for line in block.splitlines()
+    """One command per line, a line ending in a backslash continued on the next."""
+    return [line.split("  #")[0].strip() for line in block.replace("\\\n", " ").splitlines()
             if line.strip() and not line.strip().startswith("#")]
 
 

@@ -84,3 +84,46 @@ def test_the_report_opens_in_headless_chromium_without_errors_and_draws_its_grid
     shot = subprocess.run(args + ["--window-size=1200,1600", f"--screenshot={tmp_path / 'r.png'}",
                                   f"file://{tmp_path / 'r.html'}"], capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0 and (tmp_path / "r.png").stat().st_size > 10_000
+
+
+def test_each_submission_is_marked_by_the_checkpoint_behind_it(tmp_path):
+    """Two checkpoints, one trained on the evaluated tasks' test pairs (their answers) and one on
+    generated tasks: the report counts the answers seen per submission, scores the other tasks
+    apart, and marks each task with the submissions whose checkpoint saw its answer."""
+    from arc_trm.config import set_fields
+    from arc_trm.train.run import train
+    from tests.helpers import tiny_config
+    tasks, sols = _small_eval(tmp_path, n=4)
+    seen_cfg = set_fields(tiny_config(max_steps=1, time_limit_s=0, eval_interval_steps=0),
+                          {"data.tasks": [str(tmp_path / "e_challenges.json")], "data.test_tasks": [],
+                           "data.augmentations": 1})
+    train(seen_cfg, tmp_path / "seen", progress=False)
+    train(tiny_config(max_steps=1, time_limit_s=0, eval_interval_steps=0), tmp_path / "fresh", progress=False)
+    perfect = {t.task_id: [{"attempt_1": o, "attempt_2": o} for o in sols[t.task_id]] for t in tasks}
+    (tmp_path / "leaky.json").write_text(json.dumps(perfect))
+    (tmp_path / "clean.json").write_text(json.dumps(perfect))
+    r = cli("report", tmp_path / "leaky.json", tmp_path / "clean.json", "--tasks", tmp_path / "e_challenges.json",
+            "--checkpoint", tmp_path / "seen", "--checkpoint", tmp_path / "fresh", "--out", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "r.html").read_text()
+    rows = {name: re.search(rf'<td><b>{name}</b></td>(.*?)</tr>', page).group(1) for name in ("leaky", "clean")}
+    assert rows["leaky"].endswith("<td>4</td><td>no task left</td>")        # every answer was trained on
+    assert rows["clean"].endswith("<td>0</td><td>1.0000 over 4</td>")
+    data = json.loads(re.search(r'<script id=data type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert all(t["seen"] == ["leaky"] for t in data["tasks"])
+    assert "seen/best (behind leaky)" in page and "fresh/best (behind clean)" in page
+    one = cli("report", tmp_path / "leaky.json", tmp_path / "clean.json", "--tasks", tmp_path / "e_challenges.json",
+              "--checkpoint", tmp_path / "seen", "--checkpoint", tmp_path / "fresh", "--checkpoint", tmp_path / "seen",
+              "--out", tmp_path / "r2.html")
+    assert one.returncode == 2 and "3 checkpoints for 2 submissions" in one.stderr
+    # --run: its curves and last evaluation, its checkpoint behind both; the page may live in the run
+    # folder, but never over the run's log
+    inside = cli("report", tmp_path / "leaky.json", tmp_path / "clean.json", "--tasks", tmp_path / "e_challenges.json",
+                 "--run", tmp_path / "fresh", "--out", tmp_path / "fresh" / "report.html")
+    assert inside.returncode == 0, inside.stderr
+    page = (tmp_path / "fresh" / "report.html").read_text()
+    assert 'alt="training curves" src="data:image/png;base64,' in page and "last evaluation: step 1" in page
+    assert "fresh/best (behind leaky, clean)" in page
+    over = cli("report", tmp_path / "leaky.json", "--tasks", tmp_path / "e_challenges.json", "--run", tmp_path / "fresh",
+               "--out", tmp_path / "fresh" / "metrics.jsonl")
+    assert over.returncode == 2 and "metrics.jsonl" in over.stderr

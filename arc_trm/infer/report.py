@@ -34,6 +34,8 @@ class Entry:
     submission: dict
     candidates: dict | None = None             # task → per test input → ranked entries (arc-trm-candidates/1)
     score: Score | None = None
+    overlap: Overlap | None = None             # what the checkpoint behind it trained on of these tasks
+    trained_on: str = ""                       # that checkpoint's folder
 
 
 @dataclass
@@ -98,17 +100,19 @@ def _share(entries: list[dict], grid) -> str:
 
 
 def build_report(entries: list[Entry], tasks: list[Task], answers: dict[str, list], spec: str,
-                 overlap: Overlap | None = None, run: RunSection | None = None, trained_on: str = "") -> str:
-    """The page, as one HTML string."""
+                 run: RunSection | None = None) -> str:
+    """The page, as one HTML string. Each entry's ``overlap`` (from the checkpoint behind it) gives
+    its count of answers seen in training, its pass@2 without those tasks and the tasks' marks."""
     inputs = inputs_of(tasks)
     for e in entries:
         e.score = score_submission(e.submission, answers, inputs)
-    seen = set(overlap.answers) if overlap is not None else set()
+    seen_by = {t.task_id: [e.name for e in entries if e.overlap is not None and t.task_id in e.overlap.answers]
+               for t in tasks}
     solved_by = {e.name: {t for t, s in e.score.per_task.items() if s > 0} for e in entries}
     data_tasks = []
     for t in tasks:
         row = {"id": t.task_id, "train": [[_grid(i), _grid(o)] for i, o in t.train],
-               "tests": [], "scores": {}, "seen": t.task_id in seen, "features": task_features(t)}
+               "tests": [], "scores": {}, "seen": seen_by[t.task_id], "features": task_features(t)}
         for k, inp in enumerate(t.test_inputs):
             known = answers.get(t.task_id) or []
             truth = known[k] if k < len(known) else None
@@ -130,7 +134,7 @@ def build_report(entries: list[Entry], tasks: list[Task], answers: dict[str, lis
         for e in entries:
             row["scores"][e.name] = e.score.per_task.get(t.task_id)
         data_tasks.append(row)
-    return _page(entries, data_tasks, spec, answers, overlap, run, solved_by, trained_on, duplicates(tasks))
+    return _page(entries, data_tasks, spec, answers, run, solved_by, duplicates(tasks))
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -139,23 +143,27 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _page(entries, data_tasks, spec, answers, overlap, run, solved_by, trained_on, dups) -> str:
+def _page(entries, data_tasks, spec, answers, run, solved_by, dups) -> str:
     esc = html.escape
     n_out = sum(len(v) for v in answers.values())
     rows = []
     for e in entries:
         s = e.score
-        oracle = "—"
+        oracle = seen = rest = "—"
         if e.candidates is not None:
             share, k = oracle_top_k(e.candidates, answers)
             oracle = f"{share:.4f} (top {k})"
+        if e.overlap is not None:       # the score a reader can trust: tasks whose answers it never trained on
+            held = [t for t in s.per_task if t in e.overlap.answers]
+            clean = [v for t, v in s.per_task.items() if t not in e.overlap.answers]
+            seen = str(len(held))
+            rest = f"{sum(clean) / len(clean):.4f} over {len(clean)}" if clean else "no task left"
         rows.append([f"<b>{esc(e.name)}</b>", f'<span class="pass2" data-name="{esc(e.name)}">{s.score:.4f}</span>',
                      f"{s.per_output:.4f} ({s.outputs_solved} of {s.outputs})", f"{s.pass1:.4f}", oracle,
-                     str(s.fallback_entries), str(s.same_attempts),
-                     str(sum(1 for t in s.per_task if t in (overlap.answers if overlap else {}))) if overlap else "—"])
+                     str(s.fallback_entries), str(s.same_attempts), seen, rest])
     summary = _table(["submission", "pass@2 (ARC Prize's rule)", "per test output", "pass@1",
                       "oracle top-k (not a score)", "fallback entries", "attempt_2 = attempt_1",
-                      "answers seen in training"], rows, "summary")
+                      "answers seen in training", "pass@2 on the other tasks"], rows, "summary")
     parts = [f"<h1>arc-trm evaluation report</h1><p>{len(data_tasks)} tasks of <code>{esc(spec)}</code>, "
              f"{n_out} test outputs with answers; {len(entries)} submission(s).</p>",
              "<h2>Summary</h2>", summary,
@@ -184,10 +192,17 @@ def _page(entries, data_tasks, spec, answers, overlap, run, solved_by, trained_o
             brows.append([esc(lab), str(len(mine))] + cells)
         parts.append(f"<h3>by {dim}</h3>" + _table([dim, "tasks"] + [f"pass@2 {esc(e.name)}" for e in entries],
                                                    brows, "breakdown"))
-    if overlap is not None:
-        parts.append("<h2>Seen in training</h2><p>" + (
-            "; ".join(esc(w) for w in overlap.warnings(trained_on or "the training data")) or
-            f"No test pair, test input or demonstration of these tasks is in {esc(trained_on)}.") + "</p>")
+    checked = {}
+    for e in entries:                   # one paragraph per checkpoint, naming the submissions behind it
+        if e.overlap is not None:
+            checked.setdefault(e.trained_on, (e.overlap, []))[1].append(e.name)
+    if checked:
+        parts.append("<h2>Seen in training</h2>")
+        for folder, (ov, names) in checked.items():
+            where = f"{folder} (behind {', '.join(names)})"
+            parts.append("<p>" + ("; ".join(esc(w) for w in ov.warnings(where)) or
+                                  f"No test pair, test input or demonstration of these tasks is in {esc(where)}.")
+                         + "</p>")
     if dups:
         parts.append("<h2>Duplicates in this set</h2><p>" + "; ".join(
             f"{esc(a)} and {esc(b)} share {esc(what)}" for a, b, what in dups) + "</p>")
@@ -224,7 +239,7 @@ padding:0 4px;font-size:12px;margin-left:6px}.row{display:flex;flex-wrap:wrap;ga
 .cell{display:inline-flex;flex-direction:column;align-items:center;font-size:11px;color:#555}
 canvas{image-rendering:pixelated;border:1px solid #999;background:#000}.ok{color:#0a0;font-weight:bold}
 .bad{color:#c00;font-weight:bold}.pair{display:inline-flex;gap:2px;padding:2px;border-right:1px dashed #ccc}
-.sub{border-left:3px solid #88a;padding-left:6px}
+.sub{border-left:3px solid #88a;padding-left:6px}img{max-width:100%;height:auto}
 """
 
 _JS = """
@@ -241,13 +256,14 @@ function best(t){let m=-1;for(const n of D.names){const s=t.scores[n];if(s!==nul
 function solvers(t){return D.names.filter(n=>(t.scores[n]||0)>0).length;}
 function render(){const f=document.getElementById('filter').value,o=document.getElementById('sort').value;
 let ts=D.tasks.filter(t=>f==='all'||(f==='solved'&&solvers(t)>0)||(f==='unsolved'&&solvers(t)===0)||
-(f==='one'&&solvers(t)===1)||(f==='seen'&&t.seen));
+(f==='one'&&solvers(t)===1)||(f==='seen'&&t.seen.length>0));
 if(o==='score')ts=ts.slice().sort((a,b)=>best(b)-best(a));else if(o==='size')ts=ts.slice().sort((a,b)=>side(b)-side(a));
 else ts=ts.slice().sort((a,b)=>a.id<b.id?-1:1);
 const root=document.getElementById('tasks');root.innerHTML='';document.getElementById('count').textContent=ts.length+' tasks';
 for(const t of ts){const d=document.createElement('div');d.className='task';d.dataset.id=t.id;
 const h=document.createElement('h4');h.textContent=t.id+'  '+D.names.map(n=>n+': '+(t.scores[n]===null?'—':t.scores[n].toFixed(2))).join('   ');
-if(t.seen){const s=document.createElement('span');s.className='seen';s.textContent='answer seen in training';h.appendChild(s);}
+if(t.seen.length){const s=document.createElement('span');s.className='seen';
+s.textContent='answer seen in training'+(D.names.length>1?' by '+t.seen.join(', '):'');h.appendChild(s);}
 d.appendChild(h);const demos=document.createElement('div');demos.className='row';
 for(const [i,o] of t.train){const p=document.createElement('div');p.className='pair';p.appendChild(cell(i,'in',40));p.appendChild(cell(o,'out',40));demos.appendChild(p);}
 d.appendChild(demos);

@@ -85,6 +85,20 @@ class PredictResult:
     fallback_tasks: list[str] = field(default_factory=list)   # answered by fallback only
     partial_inputs: int = 0               # test inputs voted on fewer views than planned (time, a signal)
     fallback_inputs: int = 0              # test inputs no finished view answered
+    fallback_reasons: dict = field(default_factory=dict)   # why those inputs are fallbacks: reason -> count
+
+
+def fallback_reasons(fallback: set, predicted: set, cands: dict) -> dict[str, int]:
+    """Why each test input answered by fallback is one, counted: its task was not predicted (too big
+    for the canvas, or unreadable), its views finished but none decoded to a grid (a model that has
+    not learnt the output format yet), or no view of it finished (time, a signal)."""
+    out: dict[str, int] = {}
+    for tid, k in fallback:
+        ic = cands.get((tid, k))
+        why = ("too big for the canvas or unreadable" if tid not in predicted
+               else "views decoded to no grid" if ic is not None and ic.views > 0 else "no view finished")
+        out[why] = out.get(why, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def check_output_path(out: Path) -> None:
@@ -295,7 +309,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         score = score_submission(sub, answers, inputs_of(report.tasks)) if answers else None
         fallback_tasks = sorted({tid for tid, _ in state["fallback"]})
         return PredictResult(sub, out, score, metrics, timings, skipped, warnings, fallback_tasks,
-                             len(state["partial"] - state["fallback"]), len(state["fallback"]))
+                             len(state["partial"] - state["fallback"]), len(state["fallback"]),
+                             fallback_reasons(state["fallback"], fit_ids, state["cands"]))
 
     with StopFlag("predict", "stopping at the next step or batch to vote over the views that finished and write",
                   lambda: f"{out} holds a valid submission", quiet=not main) as flag:
