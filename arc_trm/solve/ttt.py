@@ -52,11 +52,11 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                     reserve: Callable[[float, float], float] | None = None, log=None, progress: bool = True,
                     stop: Callable[[], bool] | None = None) -> dict:
     """Train ``runner``'s model and table in place on the tasks of ``task_mask``, ending by
-    ``deadline`` minus ``reserve(latest measured FLOP/s, seconds left at the first plan)`` seconds (agreed by every
-    process, so they all plan the same steps). Before every step a stop is agreed: ``stop()`` (a
-    signal), or a step that would end past that time at the speed of the latest steps (a machine that
-    slows down after planning). Returns ``{"steps": {phase: steps run}, "seconds_per_step": {phase:
-    measured}, "flop_per_s": ..., "reserve_s": ..., "stopped": bool}``."""
+    ``deadline`` minus ``reserve(latest measured FLOP/s, seconds left at the first plan)`` seconds
+    (values agreed by every process, so they all plan alike). Before every step a stop is agreed:
+    ``stop()`` (a signal), or a step that would end past that time or past its phase's share at the
+    speed of the latest steps. Returns ``{"steps": {phase: steps run}, "seconds_per_step": {phase:
+    measured}, "flop_per_s": ..., "reserve_s": ..., "plan_left_s": ..., "stopped": bool}``."""
     done: dict = {}
     rates: dict[str, float] = {}
     result = {"steps": done, "seconds_per_step": rates}
