@@ -197,11 +197,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if len(trained) not in (0, 1, len(entries)):
         raise ArcTrmError(f"{len(trained)} checkpoints for {len(entries)} submissions; give one per submission, "
                           "in the same order, or one behind them all")
+    found: dict = {}                   # each checkpoint loaded and compared once, however many submissions it is behind
     for folder, e in zip(trained * len(entries) if len(trained) == 1 else trained, entries):
-        ck = checkpoint.load(Path(folder))
-        e.overlap, e.trained_on = overlap_with_training(ck, report.tasks, answers), str(ck.folder)
+        if folder not in found:
+            ck = checkpoint.load(Path(folder))
+            found[folder] = (overlap_with_training(ck, report.tasks, answers), str(ck.folder))
+        e.overlap, e.trained_on = found[folder]
         if e.overlap is None:
-            _err("report", f"warning: {ck.folder} does not record what it trained on; no overlap marks for {e.name}")
+            _err("report", f"warning: {e.trained_on} does not record what it trained on; no overlap marks for {e.name}")
     if args.run:
         run_dir = Path(args.run)
         png = run_dir / "curves.png"

@@ -5,7 +5,6 @@ equal, resume equal to uninterrupted, and the one-line refusals."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -22,7 +21,7 @@ from arc_trm.model.reference import strip_prefixes
 from tests.helpers import run_two_processes, tiny_config, tiny_dataset
 from tests.hrm_format import hrm_state_dict, small_hrm_config
 from tests.test_cli_errors import TINY_SETS, cli, one_error_line
-from tests.test_train import OPTIM, _assert_same, _session, _snapshot, _steps
+from tests.test_train import OPTIM, _assert_same, _session, _snapshot, _steps, assert_resume_equals_uninterrupted
 
 
 def test_hrm_presets_are_the_papers_and_run_as_the_trm_repository_runs_them():
@@ -158,15 +157,4 @@ def test_hrm_on_two_processes_and_micro_batches_equals_one_process(tmp_path):
 
 
 def test_hrm_resume_equals_uninterrupted(tmp_path):
-    ds = tiny_dataset()
-    full = _session(Accelerator(cpu=True), ds, tiny_config("hrm"), micro=4, optim=OPTIM)
-    want = _steps(full, 4)
-    first = _session(Accelerator(cpu=True), ds, tiny_config("hrm"), micro=4, optim=OPTIM)
-    got = _steps(first, 2)
-    first.save_state(tmp_path / "state")
-    second = _session(Accelerator(cpu=True), ds, tiny_config("hrm"), micro=4, optim=OPTIM)
-    assert second.load_state(tmp_path / "state") == 2
-    got += _steps(second, 2)
-    np.testing.assert_allclose([g["loss"] for g in got], [w["loss"] for w in want], rtol=1e-6)
-    for k, v in full.model.state_dict().items():
-        assert torch.equal(second.model.state_dict()[k], v), k
+    assert_resume_equals_uninterrupted(tmp_path, "hrm", OPTIM)

@@ -369,6 +369,25 @@ def test_two_checkpoints_rehearse_to_their_ensemble_on_a_machine_that_slows_down
     assert (scratch / "predict-ckpt_0.log").is_file() and (scratch / "predict-ckpt_1.log").is_file()
 
 
+def run_job_ensemble(two_checkpoints, packaged, tmp_path: Path, budget_s: float, damage=None) -> tuple:
+    """The job's several-checkpoint phase in this process, on a copy of the two-checkpoint payload
+    (``damage(payload)`` first, if given), the fallback already on disk: (summary, scratch, final)."""
+    from arc_trm.kaggle import job
+    payload = tmp_path / "payload"
+    shutil.copytree(two_checkpoints.dataset, payload)
+    if damage is not None:
+        damage(payload)
+    meta = json.loads((payload / "arc_trm_payload.json").read_text())
+    scratch, final = tmp_path / "scratch", tmp_path / "submission.json"
+    scratch.mkdir()
+    final.write_text(json.dumps(challenges_fallback(packaged["challenges"])))
+    summary = {"phases": {}, "used": "fallback"}
+    job._T0[0] = time.time()
+    job.run_ensemble(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
+                     packaged["challenges"], scratch, final, budget_s, lambda name, t: None)
+    return summary, scratch, final
+
+
 def test_two_checkpoints_that_both_overrun_are_both_ensembled(two_checkpoints, packaged, tmp_path, monkeypatch):
     """Each predict believes it has ten times its share (as a machine slower than its plan makes it
     overrun): the job stops both at their shares; each stops its TTT, answers one view per test input
@@ -380,16 +399,7 @@ def test_two_checkpoints_that_both_overrun_are_both_ensembled(two_checkpoints, p
         cmd, env = real(python, processes, on_gpu, payload, challenges, out, budget_s * 10, port, candidates)
         return cmd + ["--set", "ttt.embedding_steps=1000000", "--set", "ttt.full_steps=1000000"], env
     monkeypatch.setattr(job, "predict_command", overrunning)
-    payload = tmp_path / "payload"
-    shutil.copytree(two_checkpoints.dataset, payload)
-    meta = json.loads((payload / "arc_trm_payload.json").read_text())
-    scratch, final = tmp_path / "scratch", tmp_path / "submission.json"
-    scratch.mkdir()
-    final.write_text(json.dumps(challenges_fallback(packaged["challenges"])))
-    summary = {"phases": {}, "used": "fallback"}
-    job._T0[0] = time.time()
-    job.run_ensemble(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
-                     packaged["challenges"], scratch, final, 12.0, lambda name, t: None)
+    summary, scratch, _ = run_job_ensemble(two_checkpoints, packaged, tmp_path, 12.0)
     recs = summary["checkpoints"]
     assert [r.get("overran") for r in recs] == [True, True] and [r["ensembled"] for r in recs] == [True, True]
     assert summary["used"] == "ensemble"
@@ -402,19 +412,10 @@ def test_a_broken_checkpoint_is_left_out_and_the_other_still_submits(two_checkpo
     """The job itself (the rehearsal's verdict on it is test_the_verdict_on_several_checkpoints):
     a truncated second checkpoint fails, is left out with predict's reason, and the first
     checkpoint's answers are the submission."""
-    from arc_trm.kaggle import job
-    payload = tmp_path / "payload"
-    shutil.copytree(two_checkpoints.dataset, payload)
-    ckpt = payload / "ckpt_1--model.safetensors"
-    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])          # truncated
-    meta = json.loads((payload / "arc_trm_payload.json").read_text())
-    scratch, final = tmp_path / "scratch", tmp_path / "submission.json"
-    scratch.mkdir()
-    final.write_text(json.dumps(challenges_fallback(packaged["challenges"])))
-    summary = {"phases": {}, "used": "fallback"}
-    job._T0[0] = time.time()
-    job.run_ensemble(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
-                     packaged["challenges"], scratch, final, 300.0, lambda name, t: None)
+    def truncate_ckpt_1(payload: Path) -> None:
+        ckpt = payload / "ckpt_1--model.safetensors"
+        ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    summary, scratch, final = run_job_ensemble(two_checkpoints, packaged, tmp_path, 300.0, damage=truncate_ckpt_1)
     out = capsys.readouterr().out
     recs = summary["checkpoints"]
     assert [r["ensembled"] for r in recs] == [True, False] and summary["used"] == "ensemble"

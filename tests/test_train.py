@@ -157,16 +157,23 @@ def test_urm_with_muon_on_two_processes_and_micro_batches_equals_one_process(tmp
     assert not np.allclose([m["loss"] for m in _steps(s, 4)][1:], runs[0]["losses"][1:], rtol=3e-3)
 
 
-def test_urm_resume_equals_uninterrupted(tmp_path):
+def assert_resume_equals_uninterrupted(tmp_path, arch: str, optim) -> None:
+    """Four steps in one session against two, a saved state, and two more in a new session: the
+    same losses and, to the last bit, the same weights."""
     ds = tiny_dataset()
-    full = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    session = lambda: _session(Accelerator(cpu=True), ds, tiny_config(arch), micro=4, optim=optim)  # noqa: E731
+    full = session()
     want = _steps(full, 4)
-    first = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    first = session()
     got = _steps(first, 2)
     first.save_state(tmp_path / "state")
-    second = _session(Accelerator(cpu=True), ds, tiny_config("urm"), micro=4, optim=MUON)
+    second = session()
     assert second.load_state(tmp_path / "state") == 2
     got += _steps(second, 2)
     np.testing.assert_allclose([g["loss"] for g in got], [w["loss"] for w in want], rtol=1e-6)
     for k, v in full.model.state_dict().items():
-        assert torch.equal(second.model.state_dict()[k], v), k          # exact, bf16 convolution included
+        assert torch.equal(second.model.state_dict()[k], v), k
+
+
+def test_urm_resume_equals_uninterrupted(tmp_path):
+    assert_resume_equals_uninterrupted(tmp_path, "urm", MUON)          # exact, bf16 convolution included
