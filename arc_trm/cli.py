@@ -267,6 +267,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
         print(f"{head}plan: TTT {p['ttt_steps']} steps x {p['ttt_global_batch']}, {p['views_per_input']} views/input; "
               f"FLOP projection on 4x L4 {p['projected_total_h']} h"
               + (f", {pc.share:.0%} of the {budget_h:.2f} h budget" if several else f" of a {budget_h:.2f} h budget"))
+    for note in pkg.substitutions:
+        print(f"wheels: {note}")
     for w in pkg.warnings:
         _err("package", f"warning: {w}")
     print(f"upload: see {pkg.out / 'README.md'}")

@@ -32,9 +32,9 @@ def main() -> None:
         t = time.perf_counter()
         got = dependency_wheels(Path(d), SHIPPED, pythons, wheelhouse=house, offline=bool(house))
         wall = time.perf_counter() - t
-        size = sum(w.stat().st_size for w in got)
+        size = sum(w.stat().st_size for w in got.files)
     print(json.dumps({"benchmark": "package_wheels", "offline": bool(house), "pythons": list(pythons),
-                      "packages": len(SHIPPED), "wheels": len(got), "megabytes": round(size / 2**20, 2),
+                      "packages": len(SHIPPED), "wheels": len(got.files), "substitutions": [s.line() for s in got.substitutions], "megabytes": round(size / 2**20, 2),
                       "wall_s": round(wall, 2)}))
 
 

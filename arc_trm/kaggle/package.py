@@ -89,6 +89,7 @@ class Package:
     wheels: list[str]
     checkpoints: list[PackagedCheckpoint]
     warnings: list[str] = field(default_factory=list)
+    substitutions: list[str] = field(default_factory=list)   # "accelerate 1.15.0 for Python 3.10 (1.16.0 has ...)"
 
     @property
     def config(self) -> RunConfig:
@@ -208,7 +209,9 @@ def package(opts: PackageOptions) -> Package:
             (ds_tmp / f"{pc.prefix}config.json").write_bytes(orjson.dumps(pc.config.to_dict(),
                                                                           option=orjson.OPT_INDENT_2))
         whl = [wheels.project_wheel(ds_tmp, opts.wheelhouse)]
-        whl += wheels.dependency_wheels(ds_tmp, wheelhouse=opts.wheelhouse, offline=opts.offline)
+        deps = wheels.dependency_wheels(ds_tmp, wheelhouse=opts.wheelhouse, offline=opts.offline)
+        whl += deps.files
+        notes = [s.line() for s in deps.substitutions]
         names = sorted({w.name for w in whl})
         packages = ["arc-trm", *image.SHIPPED]
         payload = {"version": arc_trm.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -216,6 +219,7 @@ def package(opts: PackageOptions) -> Package:
                    "placeholder_time_budget_s": opts.placeholder_budget_h * 3600 if opts.placeholder_budget_h else None,
                    "checkpoint_steps": packed[0].steps, "wheels": names, "packages": packages,
                    "pythons": list(wheels.PYTHONS), "image_tested": image.tested_versions(),
+                   "substitutions": [vars(s) for s in deps.substitutions],
                    "projection_4xL4_from_flops": packed[0].projection}
         if several:
             payload["checkpoints"] = [
@@ -239,7 +243,7 @@ def package(opts: PackageOptions) -> Package:
         write_notebook(build_notebook(opts.kernel_title, summary), nb_tmp / nb_file)
         (nb_tmp / "kernel-metadata.json").write_bytes(orjson.dumps(k_meta, option=orjson.OPT_INDENT_2))
     write_bytes(out / "README.md", _readme(opts, ds_meta, k_meta, packed).encode())
-    return Package(out, dataset, notebook_dir / nb_file, names, packed, warnings)
+    return Package(out, dataset, notebook_dir / nb_file, names, packed, warnings, notes)
 
 
 def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[PackagedCheckpoint]) -> str:

@@ -4,8 +4,11 @@ tested is what ships)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -52,19 +55,60 @@ def project_wheel(dest: Path, wheelhouse: list[Path] = ()) -> Path:
     return found[-1]
 
 
-# The notebook's Python is the Kaggle image's, which changes between image releases: compiled
-# dependencies ship for each of these, and pip picks the one that matches.
-PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The notebook's Python is the Kaggle image's. Kaggle builds its image on Colab's (Kaggle/docker-python
+# #1444, November 2024): Python 3.11 through 2025, 3.12 since Kaggle's "Python 3.12 bump" (#1496), the
+# Python of Colab's 2026 runtime. 3.13 is the next such bump; 3.11 serves a notebook pinned to a 2025
+# environment. 3.10 is gone from every image a new notebook gets (and accelerate >= 1.16 dropped it).
+# Compiled dependencies ship for each of these, and pip picks the one that matches.
+PYTHONS = ("3.11", "3.12", "3.13")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 
 
+@dataclass(frozen=True)
+class Substitution:
+    """A shipped dependency whose installed version has no wheel for one of the Pythons: the newest
+    release that has one ships for that Python instead."""
+
+    name: str
+    python: str
+    installed: str
+    shipped: str
+
+    def line(self) -> str:
+        return f"{self.name} {self.shipped} for Python {self.python} ({self.installed} has no wheel there)"
+
+
+@dataclass
+class Wheels:
+    files: list[Path]
+    substitutions: list[Substitution] = field(default_factory=list)
+
+
+def _downloaded(args: list[str], requirement: str, what: str, dest: Path) -> list[Path]:
+    """Download one requirement into a fresh folder inside ``dest`` and move its wheels to ``dest``;
+    returns their paths (pip says nothing about which version it chose; the file names do)."""
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
+        pos = args.index("-d")
+        _pip(args[:pos + 1] + [tmp] + args[pos + 2:] + [requirement], what, dest)
+        out = []
+        for f in Path(tmp).glob("*.whl"):
+            target = dest / f.name
+            os.replace(f, target)
+            out.append(target)
+        return out
+
+
 def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tuple[str, ...] = PYTHONS,
-                      wheelhouse: list[Path] = (), offline: bool = False) -> list[Path]:
-    """Wheels of ``names`` for every Python of ``pythons`` on Kaggle's platform: the version
-    installed here (what was tested is what ships), or, for a Python that version has no wheel
-    for, the newest release that has one. From the package index, or only from ``wheelhouse``
-    folders when ``offline``."""
+                      wheelhouse: list[Path] = (), offline: bool = False, pins: dict[str, str] | None = None) -> Wheels:
+    """Wheels of ``names`` for every Python of ``pythons`` on Kaggle's platform: the version installed
+    here (what was tested is what ships) where it has a wheel for that Python, else the newest release
+    that has one, older or newer (an upstream release that drops a Python must not break ``package``:
+    accelerate 1.16.0 dropped 3.10 overnight); each substitution is reported. From the package index,
+    or only from ``wheelhouse`` folders when ``offline``. ``pins``: versions to ship instead of the
+    installed ones (the tests' stand-in packages)."""
     dest.mkdir(parents=True, exist_ok=True)
+    if pins is not None:
+        return _fetch(dest, dict(pins), pythons, wheelhouse, offline)
     pins = {}
     for name in names:
         try:
@@ -72,6 +116,10 @@ def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tup
         except metadata.PackageNotFoundError:
             raise ArcTrmError(f"{name} is not installed here, so its version for Kaggle is unknown; "
                               "install arc-trm's dependencies first") from None
+    return _fetch(dest, pins, pythons, wheelhouse, offline)
+
+
+def _fetch(dest: Path, pins: dict[str, str], pythons: tuple[str, ...], wheelhouse: list[Path], offline: bool) -> Wheels:
     base = ["download", "--no-deps", "--only-binary=:all:", "--implementation", "cp", "--quiet", "-d", str(dest)]
     for platform in PLATFORMS:
         base += ["--platform", platform]
@@ -79,7 +127,8 @@ def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tup
         base += ["--find-links", str(d)]
     if offline:
         base.append("--no-index")
-    where = " (offline: put them in a --wheelhouse folder)" if offline else ""
+    where = " (offline: put one in a --wheelhouse folder)" if offline else ""
+    subs: list[Substitution] = []
     for py in pythons:
         args = base + ["--python-version", py]
         try:   # one pip call for every pin (pip's start-up dominates an offline package)
@@ -88,13 +137,18 @@ def dependency_wheels(dest: Path, names: tuple[str, ...] = SHIPPED, pythons: tup
             continue
         except ArcTrmError:
             pass
-        for name, version in pins.items():   # find which one has no such wheel, and take a newer release for it
+        for name, version in pins.items():   # find which have no such wheel, and take the newest release that has one
             try:
                 _pip(args + [f"{name}=={version}"], f"fetching {name}=={version} for Python {py}", dest)
             except ArcTrmError:
-                _pip(args + [f"{name}>={version}"], f"fetching a wheel of {name}>={version} for Python {py}{where}",
-                     dest)
-    return sorted(dest.glob("*.whl"))
+                got = _downloaded(args, name, f"fetching a wheel of {name} (any release) for Python {py}{where}", dest)
+                shipped = next((wheel_tags(f.name)[1] for f in got if _key(wheel_tags(f.name)[0]) == _key(name)), "?")
+                subs.append(Substitution(name, py, version, shipped))
+    return Wheels(sorted(dest.glob("*.whl")), subs)
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 def wheel_tags(filename: str) -> tuple[str, str, str, str]:
@@ -108,7 +162,7 @@ def covers(filenames: list[str], project: str, python: str) -> bool:
     cp = "cp" + python.replace(".", "")
     for f in filenames:
         name, _, py_tags, abi = wheel_tags(f)
-        if name.lower().replace("-", "_") != project.lower().replace("-", "_"):
+        if _key(name) != _key(project):
             continue
         tags = py_tags.split(".")
         if "py3" in tags or "py2.py3" in py_tags or cp in tags:
