@@ -8,7 +8,7 @@ Three more rules keep a user's own files safe:
 - a folder is replaced only when it is missing, empty or one arc-trm wrote: every such folder carries
   a marker (``.arc-trm.json``, naming its kind); any other folder, or a file in its place, is refused;
 - the temporary copies a killed run left beside a target are removed by the next write of that target
-  (:mod:`arc_trm.tempfiles`).
+  (:mod:`arc_trm.standalone.tempfiles`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Iterator
 import orjson
 
 from arc_trm.errors import ArcTrmError
-from arc_trm.tempfiles import new_temp, real_target, usual_mode
+from arc_trm.standalone.tempfiles import new_temp, real_target, usual_mode
 
 _REASONS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
             errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",

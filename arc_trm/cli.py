@@ -73,14 +73,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from arc_trm.solve.predict import command_started_at, predict
+    from arc_trm.clock import started_at
+    from arc_trm.solve.predict import predict
 
     fields = {k: v for k, v in (("predict.strategy", args.strategy), ("ttt.mode", args.ttt)) if v}
     res = predict(Path(args.checkpoint), args.tasks, Path(args.out), args.set or [], args.time_budget,
                   solutions=Path(args.solutions) if args.solutions else None,
                   on_error=lambda e: _err("predict", f"skipping: {e}"), fields=fields,
                   candidates=Path(args.candidates) if args.candidates else None,
-                  started_at=command_started_at())
+                  started_at=started_at())
     t = res.timings
     ttt = t.get("ttt") or {}
     steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
@@ -93,7 +94,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 (f" ({res.fallback_inputs} test inputs: {why})" if res.fallback_inputs else ""))
     print(f"wrote {res.path} ({len(res.submission)} tasks, {fallback}{partial}) in "
           f"{t.get('total_s', 0):.1f}s: TTT steps {steps} ({t.get('ttt_s', 0):.1f}s), "
-          f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)")
+          f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)"
+          + (f"; compiling {t['compile_s']:.1f}s of that" if t.get("compile_s") else ""))
     if res.score is not None:
         if args.detail:
             for task_id, s in sorted(res.score.per_task.items()):
@@ -284,13 +286,12 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
                  [place("--root", args.root)])
     res = rehearse(Path(args.package), args.tasks, args.budget, args.processes,
                    Path(args.root) if args.root else None, slow=args.slowdown)
-    used = res.summary.get("used", "?")
-    print(f"rehearsal in {res.root}: notebook exit {res.returncode}; submission from {used} "
+    print(f"rehearsal in {res.root}: notebook exit {res.returncode}; submission from {res.summary.used} "
           f"({len(res.submission)} tasks)")
-    if "checkpoints" in res.summary:
-        ckpts = res.summary["checkpoints"]
-        print(f"ensembled {res.summary.get('ensembled', 0)} of {len(ckpts)} checkpoints: "
-              + ", ".join(f"{c['checkpoint']} {'in' if c.get('ensembled') else 'left out: ' + c.get('reason', '?')}"
+    ckpts = res.summary.checkpoints
+    if len(ckpts) > 1:
+        print(f"ensembled {res.summary.ensembled} of {len(ckpts)} checkpoints: "
+              + ", ".join(f"{c.checkpoint} {'in' if c.ensembled else 'left out: ' + (c.reason or '?')}"
                           for c in ckpts))
     if res.score is not None:
         for name, sc in res.checkpoint_scores.items():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arc_trm.errors import ArcTrmError
-from arc_trm.tempfiles import real_target
+from arc_trm.standalone.tempfiles import real_target
 
 
 @dataclass(frozen=True)

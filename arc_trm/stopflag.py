@@ -1,6 +1,8 @@
 """Ctrl-C and SIGTERM for the long commands (train, predict): the first signal asks the command to stop
 at its next safe point (before the next step, between two inference batches) and finish properly:
-save, vote over what finished, write; the second stops at once, keeping what was written before. The
+save, vote over what finished, write; the second stops at once, keeping what was written before. A
+first signal while torch compiles stops the compilation at once (:class:`arc_trm.clock.CompileInterrupted`):
+the command then stops as at a safe point, without that step or batch. The
 signal is kept, so the command exits as a shell expects (130 for SIGINT, 143 for SIGTERM)."""
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+
+from arc_trm import clock
 
 
 class StopFlag:
@@ -35,10 +39,14 @@ class StopFlag:
         if self.signum:
             raise KeyboardInterrupt
         self.signum, self.at = signum, time.time()
+        compiling = clock.compiling_now()
         if not self.quiet:      # os.write: a print here could land inside another print
             kept = self.saved()
-            os.write(2, (f"\narc-trm {self.verb}: {signal.Signals(signum).name}: {self.what}; send it again to stop "
+            what = "torch is compiling: stopping the compilation now" if compiling else self.what
+            os.write(2, (f"\narc-trm {self.verb}: {signal.Signals(signum).name}: {what}; send it again to stop "
                          f"at once{f' ({kept})' if kept else ''}\n").encode())
+        if compiling:           # no safe point of ours comes before the compilation ends, minutes later maybe
+            clock.interrupt_compilation(signum)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():

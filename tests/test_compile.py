@@ -1,9 +1,15 @@
 """`train.compile = true` on the CPU with the smallest model: compiled steps agree with eager
 ones, checkpoints carry the bare module's names (predict and package load them), and a compiled
-run stopped by SIGTERM and resumed ends where an uninterrupted compiled run ends."""
+run stopped by SIGTERM and resumed ends where an uninterrupted compiled run ends. Deadlines that
+know about compilation: the time limit counts steady steps, not the step that compiles; an
+evaluation's bound is for its views; predict's budget holds with compilation on; a signal during a
+compilation stops it at once; a second run loads the compiled kernels from the cache."""
 
 import os
 import signal
+import time
+
+import orjson
 
 import pytest
 import torch
@@ -42,6 +48,99 @@ def runs(tmp_path_factory):
     train(_cfg(True), root / "compiled", progress=False)
     graphs = dict(torch._dynamo.utils.counters["stats"])
     return root, graphs
+
+
+def test_time_limit_counts_steady_steps_and_a_second_run_loads_the_compiled_kernels(runs, tmp_path):
+    """The step that compiles is timed apart: the limit stops the run after steady steps until about
+    the limit (the old clock took the compilation for a step and stopped at step 1 when it took more
+    than half the limit), the last line gives a steady step's time and the compilation's. The run
+    after `runs` compiles from the cache that one wrote (inductor's FX-graph cache hits)."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    from arc_trm import compile_cache
+    limit = 12.0
+    cfg = set_fields(_cfg(True), {"train.max_steps": 100000, "train.time_limit_s": limit, "train.log_every_steps": 10000,
+                                  "train.eval_time_limit_s": 1.0, "predict.batch_size": 1})
+    # this machine "measured" the inference graph's compilation at 0.1 s: worth compiling within the
+    # evaluation's 1 s bound; it really takes seconds, and the bound is for the views, not the compilation
+    compile_cache.record(f"inference | {cfg.model.describe()} | cpu x1 | no | batch 1", 0.1)
+    t = time.time()
+    s = train(cfg, tmp_path / "limited", progress=False)
+    wall = time.time() - t
+    print(f"time-limited compiled run: {s['steps']} steps, {s['limit_note']}; {wall:.1f}s in all")
+    assert torch._dynamo.utils.counters["inductor"]["fxgraph_cache_hit"] > 0       # the cache `runs` wrote
+    assert s["stopped_by_limit"] and s["compile_s"] > 0 and 0 < s["step_s"] < s["compile_s"]
+    assert "a steady step takes about" in s["limit_note"] and "compiling took" in s["limit_note"]
+    if s["compile_s"] < limit / 2:          # then steady steps filled most of what the compilation left
+        assert s["steps"] > 1 and s["steps"] * s["step_s"] >= 0.5 * (limit - s["compile_s"] - 2 * s["step_s"])
+    # the final evaluation compiled its graph (one view per batch: the first batch compiles), then went on
+    # to its second view: the old clock ended it after the first, past its bound
+    ev = s["final_eval"]
+    print(f"final evaluation: compiled in {ev['compile_s']}s, {ev['views']} of {ev['views_planned']} views")
+    assert ev["compile_s"] > 0 and ev["views"] == ev["views_planned"] == 2
+    times = orjson.loads((compile_cache.folder() / compile_cache.TIMES).read_bytes())
+    assert any(k.startswith("train | ") for k in times) and times[f"inference | {cfg.model.describe()} | cpu x1 | no | batch 1"] > 0.1
+
+
+def test_an_evaluation_bound_shorter_than_its_compilation_runs_eager(runs, tmp_path, monkeypatch):
+    """A bound of 1 s against a compilation planned at the default (nothing measured in this folder):
+    the evaluation runs eager and votes over every view; the line says why."""
+    monkeypatch.setenv("ARC_TRM_COMPILE_CACHE", str(tmp_path / "fresh-cache"))
+    lines = []
+    monkeypatch.setattr(run_module.tqdm, "write", lambda text, *a, **k: lines.append(text))
+    s = train(set_fields(_cfg(True), {"train.eval_time_limit_s": 1.0, "train.max_steps": 2}), tmp_path / "r",
+              progress=False)
+    ev = s["final_eval"]
+    assert ev["compile_s"] == 0 and ev["views"] == ev["views_planned"]
+    assert any("eager: compiling would take about 60 s of its 1 s bound" in line for line in lines), lines
+
+
+def test_predict_with_a_budget_and_compilation_on_ends_within_the_budget(runs, tmp_path, monkeypatch):
+    """Nothing measured on this machine yet: the planned compilations (a default each) do not fit a
+    quarter of the budget, so predict runs eager, says so, and ends within its budget."""
+    import time as _time
+    root, _ = runs
+    monkeypatch.setenv("ARC_TRM_COMPILE_CACHE", str(tmp_path / "fresh-cache"))
+    started = _time.time()
+    res = predict(root / "compiled", str(_challenges(tmp_path)), tmp_path / "s.json",
+                  ["train.compile=true", "ttt.embedding_steps=100000", "ttt.full_steps=100000"], time_budget_s=8.0,
+                  progress=False, started_at=started)
+    assert _time.time() - started <= 8.0 + 1.0
+    assert res.metrics["inputs_voted"] == res.metrics["test_inputs"] and res.timings.get("compile_s", 0) == 0
+    assert res.timings["ttt"]["steps"]["embeddings"] > 1
+
+
+def test_sigterm_while_compiling_leaves_a_valid_submission_and_ends_at_once(runs, tmp_path):
+    """`arc-trm predict` compiling its TTT step from an empty cache (tens of seconds on this machine)
+    gets SIGTERM: the compilation stops at once, the file is a valid submission, the exit code 143."""
+    import subprocess
+    import sys
+    from arc_trm.standalone.arc_format import challenges_entries, submission_problems
+    root, _ = runs
+    challenges = _challenges(tmp_path)
+    env = dict(os.environ, ARC_TRM_COMPILE_CACHE=str(tmp_path / "cold-cache"), PYTHONUNBUFFERED="1")
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    out = tmp_path / "sub.json"
+    proc = subprocess.Popen([sys.executable, "-m", "arc_trm.cli", "predict", "--checkpoint", str(root / "compiled"),
+                             "--tasks", str(challenges), "--out", str(out), "--set", "train.compile=true"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:            # the line before TTT starts compiling
+        if line.startswith("arc-trm predict:") and "compiled" in line:
+            break
+    time.sleep(3.0)
+    assert proc.poll() is None, "predict ended before the signal"
+    proc.send_signal(signal.SIGTERM)
+    t = time.time()
+    try:
+        rest, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("predict did not end within 20 s of SIGTERM while compiling")
+    print(f"ended {time.time() - t:.1f}s after SIGTERM:\n{rest[-800:]}")
+    assert proc.returncode == 143
+    assert "torch is compiling: stopping the compilation now" in rest
+    sub = orjson.loads(out.read_bytes())
+    assert submission_problems(sub, challenges_entries(orjson.loads(challenges.read_bytes()))) == []
 
 
 def test_compiled_steps_agree_with_eager_ones(runs):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from arc_trm.config import set_fields
-from arc_trm.data.arc_format import submission_problems
+from arc_trm.standalone.arc_format import submission_problems
 from arc_trm.data.synthetic import make_tasks, write_challenges
 from arc_trm.infer.candidates import FORMAT
 from arc_trm.infer.ensemble import combine, normalised

@@ -17,13 +17,14 @@ from arc_trm.data.tasks import load_spec
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import metadata
 from arc_trm.kaggle.competitions import competition_warnings
-from arc_trm.kaggle.job import (challenges_fallback, install_packages, launch_plan, predict_command, run_child,
+from arc_trm.standalone.job import (challenges_fallback, install_packages, launch_plan, predict_command, run_child,
                                 submission_problems)
 from arc_trm.kaggle.package import PackageOptions, package
 from arc_trm.kaggle.rehearse import fake_kaggle
 from arc_trm.kaggle.image import IMAGE_PROVIDES, NOT_ON_KAGGLE, SHIPPED, image_environment
 from arc_trm.kaggle.wheels import PYTHONS, covers
-from arc_trm.data.arc_format import challenges_entries
+from arc_trm.standalone.arc_format import challenges_entries
+from arc_trm.standalone.summary import JobSummary
 from arc_trm.infer.score import score_submission
 from arc_trm.kaggle.budget import L4X4, project
 from arc_trm.solve.predict import predict
@@ -146,7 +147,7 @@ def test_a_machine_three_times_slower_from_the_start_with_little_time_still_subm
     root = kaggle_tree(tmp_path / "kaggle", packaged)
     sub, log = run_notebook(packaged, root, monkeypatch, budget_s=12.0)
     assert submission_problems(sub, challenges_entries(packaged["challenges"])) == []
-    assert "submission from predict written" in log and "overran" not in log
+    assert "submission from predict written" in log and "overran its" not in log
 
 
 def test_overrunning_child_is_stopped(tmp_path):
@@ -167,7 +168,7 @@ def test_kaggle_preset_fits_the_budget_with_its_margin():
 
 
 def test_budget_choice_env_then_placeholder_then_packaged(monkeypatch):
-    from arc_trm.kaggle.job import time_budget_s
+    from arc_trm.standalone.job import time_budget_s
     meta = {"time_budget_s": 41400.0, "placeholder_time_budget_s": 1800.0}
     monkeypatch.delenv("ARC_TRM_TIME_BUDGET_S", raising=False)
     assert time_budget_s(meta, rerun=False) == 1800.0          # public run over placeholder tasks
@@ -372,7 +373,7 @@ def test_two_checkpoints_rehearse_to_their_ensemble_on_a_machine_that_slows_down
 def run_job_ensemble(two_checkpoints, packaged, tmp_path: Path, budget_s: float, damage=None) -> tuple:
     """The job's several-checkpoint phase in this process, on a copy of the two-checkpoint payload
     (``damage(payload)`` first, if given), the fallback already on disk: (summary, scratch, final)."""
-    from arc_trm.kaggle import job
+    from arc_trm.standalone import job
     payload = tmp_path / "payload"
     shutil.copytree(two_checkpoints.dataset, payload)
     if damage is not None:
@@ -381,10 +382,10 @@ def run_job_ensemble(two_checkpoints, packaged, tmp_path: Path, budget_s: float,
     scratch, final = tmp_path / "scratch", tmp_path / "submission.json"
     scratch.mkdir()
     final.write_text(json.dumps(challenges_fallback(packaged["challenges"])))
-    summary = {"phases": {}, "used": "fallback"}
+    summary = JobSummary(used="fallback")
     job._T0[0] = time.time()
-    job.run_ensemble(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
-                     packaged["challenges"], scratch, final, budget_s, lambda name, t: None)
+    job.run_checkpoints(summary, meta["checkpoints"], sys.executable, [], payload, packaged["root"] / "p_challenges.json",
+                        packaged["challenges"], scratch, final, budget_s, lambda name, t: None)
     return summary, scratch, final
 
 
@@ -392,7 +393,7 @@ def test_two_checkpoints_that_both_overrun_are_both_ensembled(two_checkpoints, p
     """Each predict believes it has ten times its share (as a machine slower than its plan makes it
     overrun): the job stops both at their shares; each stops its TTT, answers one view per test input
     and writes; both candidate files go into the ensemble, which replaces the fallback."""
-    from arc_trm.kaggle import job
+    from arc_trm.standalone import job
     real = job.predict_command
 
     def overrunning(python, processes, on_gpu, payload, challenges, out, budget_s, port=29500, candidates=None):
@@ -400,11 +401,11 @@ def test_two_checkpoints_that_both_overrun_are_both_ensembled(two_checkpoints, p
         return cmd + ["--set", "ttt.embedding_steps=1000000", "--set", "ttt.full_steps=1000000"], env
     monkeypatch.setattr(job, "predict_command", overrunning)
     summary, scratch, _ = run_job_ensemble(two_checkpoints, packaged, tmp_path, 12.0)
-    recs = summary["checkpoints"]
-    assert [r.get("overran") for r in recs] == [True, True] and [r["ensembled"] for r in recs] == [True, True]
-    assert summary["used"] == "ensemble"
+    recs = summary.checkpoints
+    assert [r.overran for r in recs] == [True, True] and [r.ensembled for r in recs] == [True, True]
+    assert summary.used == "ensemble"
     for r in recs:
-        log = (scratch / f"predict-{r['checkpoint']}.log").read_text()
+        log = (scratch / f"predict-{r.checkpoint}.log").read_text()
         assert "stopped by SIGTERM" in log and "answered by the vote of their finished views" in log
 
 
@@ -417,10 +418,10 @@ def test_a_broken_checkpoint_is_left_out_and_the_other_still_submits(two_checkpo
         ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     summary, scratch, final = run_job_ensemble(two_checkpoints, packaged, tmp_path, 300.0, damage=truncate_ckpt_1)
     out = capsys.readouterr().out
-    recs = summary["checkpoints"]
-    assert [r["ensembled"] for r in recs] == [True, False] and summary["used"] == "ensemble"
-    assert recs[1]["reason"].startswith("predict failed: arc-trm predict: error")
-    assert "checkpoint is incomplete or corrupt" in recs[1]["reason"]
+    recs = summary.checkpoints
+    assert [r.ensembled for r in recs] == [True, False] and summary.used == "ensemble"
+    assert recs[1].reason.startswith("predict failed: arc-trm predict: error")
+    assert "checkpoint is incomplete or corrupt" in recs[1].reason
     assert "ensembled 1 of 2 checkpoints (ckpt_0); left out: ckpt_1: predict failed" in out
     # the survivor's answers, exactly: an ensemble of one file is that checkpoint's own submission
     sub = json.loads(final.read_text())
@@ -430,7 +431,7 @@ def test_a_broken_checkpoint_is_left_out_and_the_other_still_submits(two_checkpo
 
 
 def test_budget_shares_follow_planned_flops_or_the_split_and_unused_time_moves_on():
-    from arc_trm.kaggle.job import share_of
+    from arc_trm.clock import share_of
     from arc_trm.kaggle.package import budget_shares
     trm, urm = (project(load_config(p).model, load_config("kaggle-l4x4").ttt, load_config("kaggle-l4x4").predict)
                 .total_s for p in ("trm-paper-att", "urm-paper"))
@@ -465,8 +466,8 @@ def test_the_verdict_on_several_checkpoints(tmp_path):
             "reason": "overran its 100s and was stopped"}
     bad = {"checkpoint": "ckpt_1", "source": "runs/b", "ensembled": False, "log": "L",
            "reason": "predict failed: arc-trm predict: error: boom"}
-    judge = lambda ckpts, used, n: verdict(Rehearsal(tmp_path, "", 0, {}, {"checkpoints": ckpts, "used": used,
-                                                                            "ensembled": n}, None, {}))
+    judge = lambda ckpts, used, n: verdict(Rehearsal(tmp_path, "", 0, {}, JobSummary.from_dict(
+        {"checkpoints": ckpts, "used": used, "ensembled": n}), None, {}))
     assert judge([ok, dict(ok, checkpoint="ckpt_1")], "ensemble", 2) == (None, [])
     failure, warnings = judge([ok, late], "ensemble", 1)
     assert failure is None and warnings == ["checkpoint ckpt_1 (runs/b) overran its 100s and was stopped; it was left out"]
@@ -475,8 +476,9 @@ def test_the_verdict_on_several_checkpoints(tmp_path):
                        "error: boom (log: L); the submission is the ensemble of 1")
     failure, _ = judge([late, dict(late, checkpoint="ckpt_0")], "fallback", 0)
     assert failure.startswith("the notebook kept the fallback submission (no checkpoint wrote candidates)")
-    failure, _ = verdict(Rehearsal(tmp_path, "", 0, {}, {"checkpoints": [ok], "used": "predict", "ensembled": 1,
-                                                        "ensemble_error": "boom", "used_checkpoint": "ckpt_0"}, None, {}))
+    failure, _ = verdict(Rehearsal(tmp_path, "", 0, {}, JobSummary.from_dict(
+        {"checkpoints": [ok, dict(ok, checkpoint="ckpt_1")], "used": "predict", "ensembled": 2,
+         "ensemble_error": "boom", "used_checkpoint": "ckpt_0"}), None, {}))
     assert failure == "the ensemble failed in the rehearsal: boom; checkpoint ckpt_0's own answers were submitted"
 
 
@@ -485,7 +487,7 @@ def test_the_job_shares_time_leaves_out_failures_and_survives_a_failed_ensemble(
     time is its share of what is left (unused time moves on), a failed one is left out with its
     reason, and when the ensemble itself fails the first good checkpoint's own answers replace
     the fallback."""
-    from arc_trm.kaggle import job
+    from arc_trm.standalone import job
     payload, scratch = tmp_path / "payload", tmp_path / "scratch"
     payload.mkdir()
     scratch.mkdir()
@@ -508,13 +510,13 @@ def test_the_job_shares_time_leaves_out_failures_and_survives_a_failed_ensemble(
     monkeypatch.setattr(job, "run_child", lambda *a, **k: 1)          # the ensemble fails
     entries = [{"prefix": f"ckpt_{k}--", "dir": f"ckpt_{k}", "source": f"runs/{k}", "share": s}
                for k, s in enumerate([0.5, 0.25, 0.25])]
-    summary = {"phases": {}, "used": "fallback"}
+    summary = JobSummary(used="fallback")
     job._T0[0] = time.time()
-    job.run_ensemble(summary, entries, "python", [], payload, tmp_path / "c.json", challenges, scratch, final,
-                     1000.0, lambda name, t: None)
+    job.run_checkpoints(summary, entries, "python", [], payload, tmp_path / "c.json", challenges, scratch, final,
+                        1000.0, lambda name, t: None)
     # 1000 s less 20 s for finishing and 30 s for the ensemble: 950 s, half to the first, then the rest
     assert seen == [("ckpt_0", 475, b"w"), ("ckpt_1", 475, b"w"), ("ckpt_2", 950, b"w")]
-    assert [c["ensembled"] for c in summary["checkpoints"]] == [True, False, True]
-    assert summary["checkpoints"][1]["reason"] == "predict failed: arc-trm predict: error: boom"
-    assert summary["used"] == "predict" and summary["used_checkpoint"] == "ckpt_0" and "ensemble_error" in summary
+    assert [c.ensembled for c in summary.checkpoints] == [True, False, True]
+    assert summary.checkpoints[1].reason == "predict failed: arc-trm predict: error: boom"
+    assert summary.used == "predict" and summary.used_checkpoint == "ckpt_0" and summary.ensemble_error
     assert json.loads(final.read_text()) == {"t1": [{"attempt_1": [[2]], "attempt_2": [[3]]}]}

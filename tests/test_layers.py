@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "arc_trm"
 
 # Lower number = lower layer. A module may import its own layer and those below it only.
-LAYERS = {"errors": 0, "jsonfile": 0, "config": 0, "atomic": 0, "progress": 0, "tempfiles": 0, "paths": 0, "stopflag": 0, "slowdown": 0, "data": 1, "model": 2, "infer": 3, "train": 4,
+LAYERS = {"errors": 0, "jsonfile": 0, "config": 0, "atomic": 0, "progress": 0, "paths": 0, "stopflag": 0, "slowdown": 0, "clock": 0, "compile_cache": 0, "standalone": 0, "data": 1, "model": 2, "infer": 3, "train": 4,
           "solve": 5, "kaggle": 5, "cli": 6}
 
 

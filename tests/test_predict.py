@@ -3,7 +3,7 @@ import pytest
 
 from arc_trm.data.batches import PredictionViews, render_examples
 from arc_trm.data.ingest import build_dataset
-from arc_trm.data.arc_format import submission_problems
+from arc_trm.standalone.arc_format import submission_problems
 from arc_trm.infer.inference import ViewPredictions
 from arc_trm.infer.score import score_submission
 from arc_trm.infer.submission import expected_entries, submission_from

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from arc_trm.data.arc_format import grid_problem
+from arc_trm.standalone.arc_format import grid_problem
 from arc_trm.data.augment import task_rng
 from arc_trm.errors import ArcTrmError, TaskError
 

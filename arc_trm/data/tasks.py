@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import orjson
 
-from arc_trm.data.arc_format import grid_problem, raw_test_inputs
+from arc_trm.standalone.arc_format import grid_problem, raw_test_inputs
 from arc_trm.data import pools
 from arc_trm.data.pools import PoolCut
 from arc_trm.errors import ArcTrmError, TaskError

@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 
 from arc_trm.atomic import write_together
-from arc_trm.data.arc_format import ATTEMPTS, CANDIDATES_FORMAT, grid_problem, json_bytes, submission_problems
+from arc_trm.standalone.arc_format import ATTEMPTS, CANDIDATES_FORMAT, grid_problem, json_bytes, submission_problems
 from arc_trm.data.tasks import Task
 from arc_trm.errors import ArcTrmError
 from arc_trm.infer.vote import InputCandidates

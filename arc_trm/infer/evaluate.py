@@ -33,7 +33,7 @@ class Evaluation:
 def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int = 0,
              deadline: float | None = None, desc: str = "eval", progress: bool = True,
              views: PredictionViews | None = None, stop=None, candidates: dict | None = None,
-             on_votes=None) -> Evaluation:
+             on_votes=None, bound_excludes_compile: bool = False) -> Evaluation:
     """``tasks``: the dataset's test tasks (``ds.test_tasks()``, or the tasks the caller loaded
     them from); their known answers give the metrics. ``views``: the views to predict, when the
     caller already chose them; else up to ``max_views`` per input. Strategy, batch size and early
@@ -41,7 +41,8 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     :func:`run_views`): the views are round-robin over the inputs, so each input is voted on with as
     many views as the time allowed. ``candidates``: the dict the votes are counted into as each batch
     finishes (the caller keeps them if it is stopped at once); ``on_votes()`` runs after each batch is
-    counted, on the main process."""
+    counted, on the main process. ``bound_excludes_compile``: ``deadline`` bounds the views, and moves
+    by the time spent compiling (an in-training evaluation's bound)."""
     p = runner.cfg.predict
     if views is None:
         views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
@@ -54,7 +55,7 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
             on_votes()
     preds = run_views(runner, ds, views, p.batch_size, keep_logprobs=p.strategy != "vote", deadline=deadline,
                       desc=desc, halt_early=p.halt_early, progress=progress, stop=stop,
-                      on_batch=count if main else None)
+                      on_batch=count if main else None, bound_excludes_compile=bound_excludes_compile)
     if main and p.strategy != "vote":
         score_products(cands, ds, preds)
     failures: list[TaskError] = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from arc_trm.clock import CompileInterrupted, StepTimer
 from arc_trm.progress import bar as progress_bar
 from arc_trm.data.batches import PredictionViews
 from arc_trm.data.canvas import VOCAB_SIZE
@@ -27,6 +28,7 @@ class ViewPredictions:
     halt_prob: np.ndarray           # (V,) float32 sigmoid of the final halting logit
     logprobs: np.ndarray | None     # (V, S, vocab) float16 when requested (product of experts)
     complete: np.ndarray            # (V,) bool: view was predicted (False if the time ran out)
+    compile_s: float = 0.0          # seconds torch spent compiling the inference graph here
 
 
 @torch.no_grad()
@@ -65,12 +67,17 @@ def predict_logits(runner: Runner, batch: dict[str, torch.Tensor], halt_early: b
 
 def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size: int,
               keep_logprobs: bool = False, deadline: float | None = None, desc: str = "predict",
-              halt_early: bool = False, progress: bool = True, stop=None, on_batch=None) -> ViewPredictions:
+              halt_early: bool = False, progress: bool = True, stop=None, on_batch=None,
+              bound_excludes_compile: bool = False) -> ViewPredictions:
     """Predict ``views`` in order, a batch per process at a time. Before each batch, a stop is agreed
     by every process: ``stop()`` (a signal), or ``deadline`` (time.time()) reached or too near for one
-    more batch at the speed of the latest one (which follows a machine that slows down part-way); the
-    views that finished are kept (``complete``). ``on_batch(predictions, finished view indices)`` runs
-    after each batch (the vote counts them as they come)."""
+    more batch at the speed of a steady batch (:class:`arc_trm.clock.StepTimer`: the batch that
+    compiles the graph is not one; a machine that slows down part-way shows at once); the views that
+    finished are kept (``complete``). ``bound_excludes_compile``: the deadline is a bound on the views
+    (an in-training evaluation's), so it moves by the time torch spends compiling; else it is a budget
+    and compilation counts. A signal while compiling ends it at once (no view of that batch).
+    ``on_batch(predictions, finished view indices)`` runs after each batch (the vote counts them as
+    they come)."""
     acc, model = runner.acc, runner.model
     n, seq = len(views), ds.canvas ** 2
     canvases = np.zeros((n, seq), dtype=np.uint8)
@@ -82,16 +89,20 @@ def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size
     model.eval()
     steps = max(1, -(-n // (batch_size * acc.num_processes)))
     bar = progress_bar(steps, desc, "batch", acc.is_main_process and progress)
-    batch_s = 0.0           # the latest batch's time: one that would end past the deadline is not started
+    timer = StepTimer(acc.device.type)      # a batch that would end past the deadline is not started
+    key = runner.compile_key("inference", batch_size)
     for idx, batch in views.batches(ds, batch_size, acc.process_index, acc.num_processes):
-        late = deadline is not None and time.time() + batch_s > deadline
+        end = deadline + timer.compile_s if deadline is not None and bound_excludes_compile else deadline
+        late = end is not None and time.time() + timer.step_s > end
         if (deadline is not None or stop is not None) and runner.stop_agreed(late or bool(stop and stop())):
             break
-        t_batch = time.time()
         tb = runner.to_device(batch)
-        with acc.autocast():
-            logits, q = predict_logits(runner, tb, halt_early)
-        preds = logits.argmax(-1).to(torch.uint8)
+        try:
+            with timer.step(), acc.autocast():
+                logits, q = predict_logits(runner, tb, halt_early)
+                preds = logits.argmax(-1).to(torch.uint8)
+        except CompileInterrupted:
+            break                       # the stop flag holds the signal; no view of this batch finished
         idx_t = torch.from_numpy(idx).to(acc.device)
         parts = [idx_t, preds, torch.sigmoid(q.float())]
         if keep_logprobs:
@@ -107,8 +118,10 @@ def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size
         complete[ids[ok]] = True
         if on_batch is not None:
             on_batch(out, ids[ok])
-        batch_s = time.time() - t_batch
+        timer.synced()                  # the copies to the host above waited for the device
         bar.update(1)
     bar.close()
     model.train(was_training)
+    runner.compiled_now(key, timer.compile_s)
+    out.compile_s = timer.compile_s
     return out

@@ -6,12 +6,14 @@ and the run config."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 from accelerate import Accelerator
 from torch import nn
 
+from arc_trm import clock, compile_cache
 from arc_trm.config import RunConfig
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.trm import Carry, RecursiveModel, act_step
@@ -46,9 +48,45 @@ class Runner:
     cfg: RunConfig
     forward: nn.Module | None = None
     compiled: bool = False
+    warm: set = field(default_factory=set)      # compile keys of the graphs this process has compiled
 
     def __post_init__(self):
         self.forward = self.forward or self.model
+
+    def compile_key(self, kind: str, batch: int) -> str:
+        """What one compiled graph is, for the compile times this machine keeps: the kind of step
+        (``train``, ``ttt:embeddings``, ``inference``), the model, the device, the precision, the batch."""
+        a = self.acc
+        return (f"{kind} | {self.model.cfg.describe()} | {self.device.type} x{a.num_processes} | "
+                f"{a.mixed_precision} | batch {batch}")
+
+    def compile_estimate(self, key: str) -> float:
+        """Seconds compiling ``key`` will take: 0 when compiled in this process or not compiling, else
+        what this machine measured last time, else the clock's default."""
+        if not self.compiled or key in self.warm:
+            return 0.0
+        known = compile_cache.measured(key)
+        return clock.DEFAULT_COMPILE_S if known is None else known
+
+    def compiled_now(self, key: str, seconds: float) -> None:
+        """``key``'s graph compiled here in ``seconds`` (as torch reported): kept for the next plan."""
+        if self.compiled and seconds > 0 and key not in self.warm:
+            self.warm.add(key)
+            if self.acc.is_main_process:
+                compile_cache.record(key, seconds)
+
+    @contextmanager
+    def eager(self, enabled: bool = True):
+        """Run uncompiled inside (a bound shorter than a compilation): the compiled graphs stay for later."""
+        impl = getattr(self.model, "_compiled_call_impl", None)
+        if not enabled or not self.compiled or impl is None:
+            yield
+            return
+        self.model._compiled_call_impl, self.compiled = None, False
+        try:
+            yield
+        finally:
+            self.model._compiled_call_impl, self.compiled = impl, True
 
     @property
     def device(self) -> torch.device:
@@ -66,15 +104,8 @@ class Runner:
         return {k: torch.as_tensor(v).to(self.device, non_blocking=True) for k, v in batch.items()}
 
     def stop_agreed(self, flag: bool) -> bool:
-        """True on every process when ``flag`` is true on any: stop decisions (deadlines, signals)
-        must agree, or the processes that go on wait forever in the next collective. One process
-        has nothing to agree with and skips accelerate's trigger, whose check reads a device
-        tensor: a host sync on every TTT step with a deadline."""
-        if self.acc.num_processes == 1:
-            return flag
-        if flag:
-            self.acc.set_trigger()
-        return self.acc.check_trigger()
+        """True on every process when ``flag`` is true on any (:func:`arc_trm.clock.agreed`)."""
+        return clock.agreed(self.acc, flag)
 
 
 def make_runner(acc: Accelerator, model: RecursiveModel, table: PuzzleEmbeddings, cfg: RunConfig) -> Runner:
@@ -84,6 +115,8 @@ def make_runner(acc: Accelerator, model: RecursiveModel, table: PuzzleEmbeddings
     model.to(acc.device)
     table.weight = table.weight.to(acc.device)
     compiled = compile_enabled(cfg.train.compile, acc.device)
+    if compiled:
+        compile_cache.use()           # compiled kernels are kept for the next run on this machine
     if compiled and getattr(model, "_compiled_call_impl", None) is None:
         model.compile()
     return Runner(acc, model, table, cfg, compiled=compiled)

@@ -1,13 +1,13 @@
 """``submission.json`` from predictions: two attempts per test input, fallbacks for everything
 the model could not answer, checked and written atomically. The file format itself (grid check,
-fallback entries, atomic write) is :mod:`arc_trm.data.arc_format`, shared with the notebook."""
+fallback entries, atomic write) is :mod:`arc_trm.standalone.arc_format`, shared with the notebook."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from arc_trm.atomic import failure_reason
-from arc_trm.data.arc_format import fallback_entries, submission_problems, write_json_atomic
+from arc_trm.standalone.arc_format import fallback_entries, submission_problems, write_json_atomic
 from arc_trm.data.tasks import LoadReport, Task
 from arc_trm.errors import ArcTrmError, TaskError
 from arc_trm.infer.vote import InputCandidates, choose_attempts

@@ -1,6 +1,7 @@
-"""Build the Kaggle notebook: the sources of :mod:`arc_trm.tempfiles` (temporary files beside their
-target) and :mod:`arc_trm.data.arc_format` (the submission format), both standard library only, and
-of :mod:`arc_trm.kaggle.job`, then one call to the job."""
+"""Build the Kaggle notebook: the package :mod:`arc_trm.standalone` (the job, the submission format,
+temporary files, the time rules, the typed summary: standard library and relative imports only),
+written by the notebook into a folder of its own and imported from there as ``arc_trm_job``, then one
+call to the job. Each module is one readable code cell."""
 
 from __future__ import annotations
 
@@ -9,9 +10,35 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from arc_trm import tempfiles
-from arc_trm.data import arc_format
-from arc_trm.kaggle import job
+from arc_trm import standalone
+from arc_trm.errors import ArcTrmError
+
+PACKAGE = "arc_trm_job"          # the name the notebook imports arc_trm.standalone under
+
+SETUP = f"""import os, sys, tempfile, time
+NOTEBOOK_START = time.time()   # the budget is measured from here
+# arc-trm's standard-library part, written into a folder of its own and imported from there
+_JOB_DIR = os.path.join(tempfile.mkdtemp(prefix="arc-trm-job-"), "{PACKAGE}")
+os.makedirs(_JOB_DIR)
+sys.path.insert(0, os.path.dirname(_JOB_DIR))
+
+
+def job_module(name, source):
+    with open(os.path.join(_JOB_DIR, name), "w") as f:
+        f.write(source)
+"""
+
+
+def standalone_sources() -> dict[str, str]:
+    """The package's modules by file name. Each becomes a raw ``'''`` string in the notebook, so a
+    module may hold neither ``'''`` nor a backslash before its end."""
+    out = {}
+    for path in sorted(Path(standalone.__file__).parent.glob("*.py")):
+        text = path.read_text()
+        if "'''" in text or text.rstrip("\n").endswith("\\"):
+            raise ArcTrmError(f"{path.name} cannot be carried by the notebook: it holds ''' or ends in a backslash")
+        out[path.name] = text
+    return out
 
 
 def build_notebook(title: str, payload_summary: str) -> nbformat.NotebookNode:
@@ -26,12 +53,11 @@ def build_notebook(title: str, payload_summary: str) -> nbformat.NotebookNode:
             "arc-trm from the attached dataset's wheels, then test-time trains and predicts within the "
             "time budget, replacing the fallback only with a valid, complete submission.\n\n"
             f"{payload_summary}"),
-        # First statement of the notebook: the budget is measured from here.
-        new_code_cell("import time\nNOTEBOOK_START = time.time()"),
-        new_code_cell(Path(tempfiles.__file__).read_text()),
-        new_code_cell(Path(arc_format.__file__).read_text()),
-        new_code_cell(Path(job.__file__).read_text()),
-        new_code_cell("summary = run_job(NOTEBOOK_START)\nprint(json.dumps(summary, indent=2))"),
+        new_code_cell(SETUP),
+        *(new_code_cell(f"job_module({name!r}, r'''{source}''')") for name, source in standalone_sources().items()),
+        new_code_cell(f"from {PACKAGE}.job import run_job\n"
+                      "summary = run_job(NOTEBOOK_START)\n"
+                      "print(summary.to_json())"),
     ]
     nbformat.validate(nb)
     return nb

@@ -35,7 +35,7 @@ from arc_trm.atomic import MARKER, check_owned, replacing_folder, write_bytes
 from arc_trm.config import RunConfig, apply_preset_tables
 from arc_trm.errors import ArcTrmError
 from arc_trm.kaggle import image, metadata, wheels
-from arc_trm.kaggle.job import PAYLOAD_MARKER
+from arc_trm.standalone.job import PAYLOAD_MARKER
 from arc_trm.kaggle.notebook import build_notebook, write_notebook
 from arc_trm.kaggle.budget import L4X4, project
 from arc_trm.kaggle.competitions import competition_warnings

@@ -28,7 +28,9 @@ from arc_trm.errors import ArcTrmError
 from arc_trm.infer.score import Score, score_submission
 from arc_trm.kaggle.image import image_environment
 from arc_trm.jsonfile import field_of, read_json
-from arc_trm.kaggle.job import CHALLENGES_NAME, PAYLOAD_MARKER
+from arc_trm.standalone import timeshare
+from arc_trm.standalone.job import CHALLENGES_NAME, PAYLOAD_MARKER
+from arc_trm.standalone.summary import SUMMARY_NAME, JobSummary
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Rehearsal:
     log: str
     returncode: int
     submission: dict
-    summary: dict
+    summary: JobSummary             # what the job wrote to working/arc_trm/summary.json
     score: Score | None
     checkpoint_scores: dict[str, Score]         # several checkpoints: each one's own submission
 
@@ -86,7 +88,7 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     env.update(ARC_TRM_KAGGLE_ROOT=str(root / "kaggle"), ARC_TRM_PYTHON=str(python),
                ARC_TRM_PROCESSES=str(processes), PYTHONUNBUFFERED="1")
     if budget_s is not None:
-        env["ARC_TRM_TIME_BUDGET_S"] = str(budget_s)
+        env[timeshare.BUDGET_ENV] = str(budget_s)
     env.pop(slowdown.ENV, None)
     if slow is not None:
         env[slowdown.ENV] = slow
@@ -102,13 +104,14 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
     log = "".join(lines)
     sub_path = root / "kaggle" / "working" / "submission.json"
     sub = json.loads(sub_path.read_text()) if sub_path.is_file() else {}
-    summary = _summary(log)
+    summary = (JobSummary.read(root / "kaggle" / "working" / "arc_trm" / SUMMARY_NAME)
+               or JobSummary(error="the notebook wrote no summary: it ended before its job did"))
     answers = answers_of(tasks, report.tasks)
     per_checkpoint = {}
-    for c in summary.get("checkpoints", []) if answers else []:
-        own = root / "kaggle" / "working" / "arc_trm" / f"{c['checkpoint']}.submission.json"
-        if c.get("ensembled") and own.is_file():
-            per_checkpoint[c["checkpoint"]] = score_submission(json.loads(own.read_text()), answers)
+    for c in summary.checkpoints if answers and len(summary.checkpoints) > 1 else []:
+        own = root / "kaggle" / "working" / "arc_trm" / f"{c.checkpoint}.submission.json"
+        if c.ensembled and own.is_file():
+            per_checkpoint[c.checkpoint] = score_submission(json.loads(own.read_text()), answers)
     return Rehearsal(root, log, rc, sub, summary, score_submission(sub, answers) if answers and sub else None,
                      per_checkpoint)
 
@@ -119,19 +122,23 @@ def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
     still left a valid file passes with a warning. A package of several checkpoints passes when
     every checkpoint went into the ensemble; one that failed fails the rehearsal even though the
     others submitted (on Kaggle it would be left out too), one that overran is a warning."""
-    s, log_path = r.summary, r.root / "kaggle" / "working" / "arc_trm" / "predict.log"
-    if "checkpoints" in s:
-        return _ensemble_verdict(r)
-    if s.get("predict_error"):
-        return f"predict failed in the rehearsal: {s['predict_error']} (log: {log_path})", []
-    if s.get("install_failed"):
+    s = r.summary
+    if s.install_failed:
         return "the package's wheels did not install in the rehearsal (see the install lines above)", []
+    if s.error:
+        return f"the notebook's job failed: {s.error}; see its log above", []
+    if len(s.checkpoints) > 1:
+        return _ensemble_verdict(r)
+    c = s.checkpoints[0] if s.checkpoints else None
+    log_path = c.log if c is not None and c.log else r.root / "kaggle" / "working" / "arc_trm" / "predict.log"
+    if c is not None and c.failed:
+        return f"predict failed in the rehearsal: {c.note.removeprefix('predict failed: ')} (log: {log_path})", []
     if r.returncode != 0:
         return f"the notebook itself failed (exit {r.returncode}); see its log above", []
-    if s.get("used") != "predict":
-        return (f"the notebook kept the fallback submission ({s.get('used', 'no summary')}); see its log above"
-                f" and {log_path}"), []
-    if s.get("predict_stopped"):
+    if s.used != "predict":
+        return (f"the notebook kept the fallback submission ({c.reason if c is not None and c.reason else s.used}); "
+                f"see its log above and {log_path}"), []
+    if c is not None and c.overran:
         return None, ["predict overran its time and was stopped; the answers it had voted were used (a Kaggle "
                       "machine as slow as this one would cut the plan short too)"]
     return None, []
@@ -139,31 +146,21 @@ def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
 
 def _ensemble_verdict(r: Rehearsal) -> tuple[str | None, list[str]]:
     s = r.summary                 # the checkpoints ran, so the install succeeded
-    failed = [c for c in s["checkpoints"] if c.get("failed") or not (c.get("ensembled") or c.get("overran"))]
-    warnings = [f"checkpoint {c['checkpoint']} ({c.get('source')}) {c.get('note') or c.get('reason')}; "
-                + ("the answers it left were used" if c.get("ensembled") else "it was left out")
-                for c in s["checkpoints"] if c.get("overran")]
-    others = (f"the submission is the ensemble of {s.get('ensembled', 0)}" if s.get("used") == "ensemble"
+    failed = [c for c in s.checkpoints if c.failed or not (c.ensembled or c.overran)]
+    warnings = [f"checkpoint {c.checkpoint} ({c.source}) {c.note or c.reason}; "
+                + ("the answers it left were used" if c.ensembled else "it was left out")
+                for c in s.checkpoints if c.overran]
+    others = (f"the submission is the ensemble of {s.ensembled}" if s.used == "ensemble"
               else "the notebook kept the fallback submission")
     if failed:
-        named = "; ".join(f"{c['checkpoint']} ({c.get('source')}) {c.get('reason') or c.get('note')} "
-                          f"(log: {c.get('log', '?')})" for c in failed)
-        return f"{len(failed)} of {len(s['checkpoints'])} checkpoints failed in the rehearsal: {named}; {others}", warnings
-    if s.get("ensemble_error"):
-        kept = (f"checkpoint {s['used_checkpoint']}'s own answers were submitted" if s.get("used_checkpoint")
+        named = "; ".join(f"{c.checkpoint} ({c.source}) {c.reason or c.note} (log: {c.log or '?'})" for c in failed)
+        return f"{len(failed)} of {len(s.checkpoints)} checkpoints failed in the rehearsal: {named}; {others}", warnings
+    if s.ensemble_error:
+        kept = (f"checkpoint {s.used_checkpoint}'s own answers were submitted" if s.used_checkpoint
                 else "the notebook kept the fallback submission")
-        return f"the ensemble failed in the rehearsal: {s['ensemble_error']}; {kept}", warnings
-    if s.get("used") != "ensemble":
+        return f"the ensemble failed in the rehearsal: {s.ensemble_error}; {kept}", warnings
+    if s.used != "ensemble":
         return "the notebook kept the fallback submission (no checkpoint wrote candidates); see its log above", warnings
     if r.returncode != 0:
         return f"the notebook itself failed (exit {r.returncode}); see its log above", warnings
     return None, warnings
-
-
-def _summary(log: str) -> dict:
-    """The job's summary: the JSON object the notebook's last cell prints."""
-    start = log.rfind("\n{")
-    try:
-        return json.loads(log[start + 1:]) if start >= 0 else {}
-    except json.JSONDecodeError:
-        return {}

@@ -25,16 +25,17 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from accelerate import Accelerator
 
-import arc_trm
-from arc_trm.data.batches import PredictionViews
+from arc_trm import clock
+from arc_trm.data.batches import PredictionViews, split_batch
 from arc_trm.data.dataset import ArcDataset
-from arc_trm.data.arc_format import json_bytes
+from arc_trm.standalone.arc_format import json_bytes
 from arc_trm.data.overlap import Overlap, find_overlap
 from arc_trm.data.tasks import LoadReport, Task, answers_of, inputs_of, load_spec, read_solutions, spec_places
 from arc_trm.errors import ArcTrmError, Interrupted
@@ -52,25 +53,6 @@ from arc_trm import slowdown
 from arc_trm.paths import check_io, place
 from arc_trm.solve.ttt import test_time_train
 from arc_trm.stopflag import StopFlag
-
-
-# Set by a parent that times `arc-trm predict` (the Kaggle job): when the budget began, in epoch seconds.
-STARTED_AT_ENV = "ARC_TRM_STARTED_AT"
-
-# Inference is planned at this multiple of its FLOP estimate from the TTT rate (inference runs at
-# a higher rate per FLOP than training, so this errs on the side of finishing).
-INFERENCE_MARGIN = 1.5
-# A signal during TTT still gets one view per test input (the identity copies), for at most this long:
-# the Kaggle job waits 30 s after stopping a predict, and the model's answers beat the fallback.
-SIGNAL_ROUND_S = 20.0
-
-
-def finish_reserve_s(write_s: float, budget_s: float, strategy: str, candidates: bool) -> float:
-    """Seconds kept at the end for ranking and writing, from the measured time of writing the submission
-    once (the candidates file is about ten submissions); product-of-experts scoring runs over every
-    view at the end, so it keeps 2 % of the budget (at most a minute) on top."""
-    reserve = max(0.5, write_s * (3 + (10 if candidates else 0)))
-    return reserve + (min(60.0, 0.02 * budget_s) if strategy != "vote" else 0.0)
 
 
 @dataclass
@@ -113,19 +95,6 @@ def check_output_path(out: Path) -> None:
         raise ArcTrmError(f"cannot write here ({parent} is not a writable folder)", source=str(out))
 
 
-def command_started_at() -> float:
-    """When the time budget of this ``arc-trm predict`` began: ``ARC_TRM_STARTED_AT`` (seconds since
-    the epoch), set by a parent that times the command and kills it late (the Kaggle job: its clock
-    runs from the launch, through the interpreter's start, accelerate's launcher and torch's import),
-    else when this process imported arc-trm."""
-    text = os.environ.get(STARTED_AT_ENV)
-    try:
-        at = float(text) if text else None
-    except ValueError:
-        raise ArcTrmError(f"{STARTED_AT_ENV}={text!r}: expected seconds since the epoch") from None
-    return min(at, time.time()) if at is not None and at > 0 else arc_trm.IMPORTED_AT
-
-
 def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = None,
             time_budget_s: float | None = None, accelerator: Accelerator | None = None,
             solutions: Path | None = None, on_error=None, progress: bool = True,
@@ -133,7 +102,11 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             started_at: float | None = None) -> PredictResult:
     """``overrides``: ``--set`` texts; ``fields``: settings by dotted name with Python values
     (``{"ttt.mode": "off"}``); both apply to the checkpoint's config before its model is built.
-    The time budget counts from ``started_at`` (default: now; the CLI passes :func:`command_started_at`)."""
+    The time budget counts from ``started_at`` (default: now; the CLI passes :func:`arc_trm.clock.started_at`).
+    With a budget, compilation is planned: the model runs eager when compiling its TTT and inference
+    graphs (as this machine measured them before, else :data:`arc_trm.clock.DEFAULT_COMPILE_S` each) would
+    take more than a quarter of the time left; else TTT keeps the inference graph's compilation in
+    inference's reserve."""
     t_start = time.time() if started_at is None else started_at
     timings: dict = {}
     slowdown.setting()                  # a malformed ARC_TRM_SLOWDOWN fails now, not in the first step
@@ -169,7 +142,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     timings["fallback_written_s"] = time.time() - t_start
     budget = time_budget_s if time_budget_s is not None else cfg.predict.time_budget_s
     deadline = t_start + budget if budget and budget > 0 else None
-    finish_s = finish_reserve_s(write_s, budget or 0.0, cfg.predict.strategy, cand_path is not None)
+    finish_s = clock.finish_reserve_s(write_s, budget or 0.0, cfg.predict.strategy, cand_path is not None)
     every_input = {(tid, k) for tid, n in expected.items() for k in range(n)}
     # What a stop at any moment writes: the answers so far (fallbacks where none), their candidates.
     state = {"sub": sub, "fallback": set(every_input), "lists": {}, "cands": {}, "partial": set(), "fits": []}
@@ -246,6 +219,18 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
             table.weight = rows
             runner = make_runner(acc, ck.model, table, cfg)
+            ttt_micro = split_batch(cfg.ttt.global_batch_size, acc.num_processes, cfg.ttt.micro_batch_size,
+                                    "ttt.global_batch_size").micro
+            inference_key = runner.compile_key("inference", cfg.predict.batch_size)
+            compile_est = runner.compile_estimate(inference_key) + (sum(
+                runner.compile_estimate(runner.compile_key(f"ttt:{name}", ttt_micro))
+                for name, n in cfg.ttt.phases() if n > 0) if cfg.ttt.mode != "off" and not known.all() else 0.0)
+            eager_note = ""
+            if runner.compiled and deadline is not None and not clock.worth_compiling(
+                    compile_est, deadline - time.time()):
+                eager_note = (f"; eager: compiling would take about {compile_est:.0f}s of the "
+                              f"{deadline - time.time():.0f}s left")
+                stack.enter_context(runner.eager())
             if main and progress:
                 held = (f"{len(fits)} of {len(report.tasks)} tasks fit the checkpoint's {ck.canvas}x{ck.canvas} "
                         f"canvas (the other {too_big} get fallback answers and no TTT)" if too_big
@@ -253,7 +238,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 print(f"arc-trm predict: {held}; {int((~known).sum())} unseen: TTT {cfg.ttt.mode}; "
                       f"{acc.device.type} x{acc.num_processes} process(es), precision {acc.mixed_precision}, "
                       f"{'compiled' if runner.compiled else 'eager'}"
-                      + (f"; budget {budget:.0f}s" if deadline else ""), flush=True)
+                      + (f"; budget {budget:.0f}s" if deadline else "") + eager_note, flush=True)
             t0 = time.time()
             views = PredictionViews.of(ds, cfg.predict.views_per_input or None, seed)
             per_view = view_flops(ck.model.cfg, ds.canvas)
@@ -268,9 +253,9 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 """Inference's share, from the rate TTT measured: all planned views with a margin, at
                 least three rounds of one view per input, at most two thirds of what was left when TTT first
                 planned; plus the time ranking and writing take."""
-                want = max(batched(len(views)) * per_view / flop_per_s * INFERENCE_MARGIN,
+                want = max(batched(len(views)) * per_view / flop_per_s * clock.INFERENCE_MARGIN,
                            batched(3 * inputs) * per_view / flop_per_s)
-                return min(want, seconds_left * 2 / 3) + finish_s
+                return min(want, seconds_left * 2 / 3) + finish_s + runner.compile_estimate(inference_key)
             stop = (lambda: bool(flag))  # noqa: E731
             if cfg.ttt.mode != "off":
                 timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
@@ -278,7 +263,9 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                                                  stop=stop)
                 plan = timings["ttt"]
                 if main and progress and "flop_per_s" in plan:
-                    rates = ", ".join(f"{k} {v:.3f} s/step" for k, v in plan["seconds_per_step"].items())
+                    rates = ", ".join(f"{k} {v:.3f} s/step" + (f" (compiled in {plan['compile_s'][k]:.1f}s)"
+                                                                if plan["compile_s"].get(k) else "")
+                                      for k, v in plan["seconds_per_step"].items())
                     print(f"arc-trm predict: plan from measured rates ({rates}, {plan['flop_per_s'] / 1e12:.3f} TFLOP/s): "
                           f"TTT until {plan['reserve_s']:.1f}s before the deadline, then {len(views)} views "
                           f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
@@ -288,9 +275,13 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             one_round = bool(flag)
             if one_round:          # a signal during TTT: one round of views, briefly, then vote and write
                 views = PredictionViews(views.rows[:inputs], views.plans[:inputs])
-                end, stop = min(end or float("inf"), flag.at + SIGNAL_ROUND_S - finish_s), None
-            ev = evaluate(runner, ds, fits, views=views, deadline=end, desc="predict", progress=progress, stop=stop,
-                          candidates=state["cands"], on_votes=save_votes)
+                end, stop = min(end or float("inf"), flag.at + clock.SIGNAL_ROUND_S - finish_s), None
+            # that round never waits for a compilation: it runs eager unless the graph is compiled already
+            with runner.eager(one_round and runner.compile_estimate(inference_key) > 0):
+                ev = evaluate(runner, ds, fits, views=views, deadline=end, desc="predict", progress=progress,
+                              stop=stop, candidates=state["cands"], on_votes=save_votes)
+            timings["compile_s"] = round(ev.predictions.compile_s + sum(timings.get("ttt", {}).get(
+                "compile_s", {}).values()), 2)
             timings["inference_s"] = time.time() - t0
             timings["views_per_s"] = ev.metrics["views"] / max(timings["inference_s"], 1e-9)
             for e in ev.failures:
@@ -313,7 +304,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                              fallback_reasons(state["fallback"], fit_ids, state["cands"]))
 
     with StopFlag("predict", "stopping at the next step or batch to vote over the views that finished and write",
-                  lambda: f"{out} holds a valid submission", quiet=not main) as flag:
+                  lambda: f"{out} holds a valid submission", quiet=not main) as flag, ExitStack() as stack:
         try:
             res = run(flag)
         except KeyboardInterrupt:      # a second signal: what was voted so far, at once

@@ -7,7 +7,8 @@ pre-training, with the ``[ttt]`` table's batch and ``[ttt.optim]`` settings. Mod
 ``embeddings_then_full`` (embeddings first, then all weights: the schedule that worked best in
 public reports).
 
-With a deadline, the first steps of the first phase are timed. The measured rate (FLOP/s) sizes
+With a deadline, the first steady steps of each phase are timed (:class:`arc_trm.clock.StepTimer`: the
+first step of a phase, and any step during which torch compiles, are not steady steps). The measured rate (FLOP/s) sizes
 what must be kept for inference (``reserve``); the time before it is shared between the phases by
 their configured FLOPs (a phase that trains the dense weights costs more per step than one that does
 not), so a deadline shortens every phase alike and the first cannot eat the second. Every tenth step,
@@ -23,8 +24,8 @@ import time
 from typing import Callable
 
 import numpy as np
-import torch
 
+from arc_trm.clock import CompileInterrupted, StepTimer, agreed_max, phase_seconds_left, wait_for_device
 from arc_trm.progress import bar as progress_bar
 from arc_trm.config import TTTConfig
 from arc_trm.data.batches import TrainStream, split_batch
@@ -33,18 +34,8 @@ from arc_trm.infer.runner import Runner
 from arc_trm.model.flops import train_example_flops
 from arc_trm.train.session import Schedule, TrainSession
 
-# Steps timed at the start of a phase to plan the rest when there is a deadline (the first one
-# warms up and is not counted).
-PROBE_STEPS = 3
-
-
-def phase_seconds_left(weights: list[float], k: int, spent_s: float, ttt_left_s: float) -> float:
-    """Seconds phase ``k`` may still run: its share, ``weights[k]`` over the weights of it and the
-    phases after it (their configured FLOPs), of the time from its start (``spent_s`` ago) to the end
-    of TTT (``ttt_left_s`` from now), less what it has spent. Negative: it is past its share."""
-    rest = sum(weights[k:])
-    share = weights[k] / rest if rest > 0 else 1.0
-    return (spent_s + max(ttt_left_s, 0.0)) * share - spent_s
+# Steady steps timed at the start of a phase to plan the rest when there is a deadline.
+PROBE_STEPS = 2
 
 
 def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
@@ -55,11 +46,13 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
     ``deadline`` minus ``reserve(latest measured FLOP/s, seconds left at the first plan)`` seconds
     (values agreed by every process, so they all plan alike). Before every step a stop is agreed:
     ``stop()`` (a signal), or a step that would end past that time or past its phase's share at the
-    speed of the latest steps. Returns ``{"steps": {phase: steps run}, "seconds_per_step": {phase:
-    measured}, "flop_per_s": ..., "reserve_s": ..., "plan_left_s": ..., "stopped": bool}``."""
+    speed of a steady step, or a signal while torch compiles (at once). Returns ``{"steps": {phase: steps
+    run}, "seconds_per_step": {phase: measured}, "compile_s": {phase: seconds}, "flop_per_s": ...,
+    "reserve_s": ..., "plan_left_s": ..., "stopped": bool}``."""
     done: dict = {}
     rates: dict[str, float] = {}
-    result = {"steps": done, "seconds_per_step": rates}
+    compiled: dict[str, float] = {}
+    result = {"steps": done, "seconds_per_step": rates, "compile_s": compiled}
     if not task_mask.any():
         return result
     acc = runner.acc
@@ -89,48 +82,63 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
                              translation=translation, task_mask=task_mask)
         session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
         bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
-        ran, t_probe, step_s, t_window, window_start = 0, 0.0, 0.0, time.time(), 0
+        timer = StepTimer(acc.device.type)
+        ran, probed, step_s, planned_at = 0, False, 0.0, 0
         t_phase, phase_end = time.time(), None
+
+        def replan(probing: bool) -> None:
+            """Plan the rest of TTT from the steady step just timed, agreed by every process (the slowest
+            rate, the least time): the inference reserve, this phase's end, its schedule's length."""
+            nonlocal step_s, phase_end, probed, planned_at
+            now = time.time()
+            step_s, neg_left, spent = agreed_max(acc, [timer.step_s, -(deadline - now), now - t_phase])
+            left = -neg_left
+            if probing:
+                rates[name] = step_s
+                probed = True
+            # The reserve follows the rate just measured: a probe taken during a spike (a busy
+            # neighbour) must not keep TTT short for good. Its cap comes from the time left at
+            # the first plan, so re-sizing it late in TTT cannot erode it.
+            result.setdefault("plan_left_s", left)
+            result["flop_per_s"] = split.global_batch * cost[name] / step_s
+            result["reserve_s"] = reserve(result["flop_per_s"], result["plan_left_s"]) if reserve else 0.0
+            mine = phase_seconds_left(weights, k, spent, left - result["reserve_s"])
+            phase_end = now + mine
+            # the schedule's length (its cosine) and the bar: the steps the share holds at this rate
+            planned = min(steps, ran + max(int(mine / step_s), 0))
+            session.schedule.total_steps = max(planned, ran + 1)
+            bar.retotal(planned)
+            planned_at = ran
+
         try:
             while ran < steps:
-                if should_stop(step_s, phase_end):
+                if should_stop(timer.step_s, phase_end):
+                    # Before the rest of the phase is given up on a plan made some steps ago, plan again from
+                    # the steps timed since: a slow spell that has passed must not end TTT early. Every
+                    # process ran the same steps, so all take this branch together.
+                    if deadline is None or not probed or ran == planned_at or result.get("stopped"):
+                        break
+                    wait_for_device(acc.device.type)
+                    timer.synced()
+                    replan(False)
+                    if should_stop(timer.step_s, phase_end):
+                        break
+                try:
+                    with timer.step():
+                        session.step()
+                except CompileInterrupted:    # a signal while compiling: stop at once
+                    result["stopped"] = True
                     break
-                if ran == 1:
-                    session.pop_metrics()              # wait for the warm-up step before timing
-                    t_probe = time.time()
-                session.step()
                 ran += 1
                 bar.update(1)
-                probing = deadline is not None and ran == min(PROBE_STEPS, steps) and ran > 1
+                probing = (deadline is not None and not probed and timer.steady_steps >= 1
+                           and (timer.steady_steps >= PROBE_STEPS or ran == steps))
                 window = ran % 10 == 0 or ran == steps
-                if probing:
-                    session.pop_metrics()
-                    step_s = (time.time() - t_probe) / (ran - 1)
-                elif window:
-                    met = session.pop_metrics()        # waits for the device: the window's time is real
-                    step_s = (time.time() - t_window) / max(ran - window_start, 1)
-                if deadline is not None and (probing or (window and "reserve_s" in result and ran < steps)):
-                    now = time.time()
-                    left, spent = deadline - now, now - t_phase
-                    if acc.num_processes > 1:   # every process must plan alike: the slowest rate, least time
-                        agreed = acc.reduce(torch.tensor([step_s, -left, spent], device=acc.device), "max").tolist()
-                        step_s, left, spent = agreed[0], -agreed[1], agreed[2]
-                    if probing:
-                        rates[name] = step_s
-                    # The reserve follows the rate just measured: a probe taken during a spike (a busy
-                    # neighbour) must not keep TTT short for good. Its cap comes from the time left at
-                    # the first plan, so re-sizing it late in TTT cannot erode it.
-                    result.setdefault("plan_left_s", left)
-                    result["flop_per_s"] = split.global_batch * cost[name] / step_s
-                    result["reserve_s"] = reserve(result["flop_per_s"], result["plan_left_s"]) if reserve else 0.0
-                    mine = phase_seconds_left(weights, k, spent, left - result["reserve_s"])
-                    phase_end = now + mine
-                    # the schedule's length (its cosine) and the bar: the steps the share holds at this rate
-                    planned = min(steps, ran + max(int(mine / step_s), 0))
-                    session.schedule.total_steps = max(planned, ran + 1)
-                    bar.retotal(planned)
                 if probing or window:
-                    t_window, window_start = time.time(), ran
+                    met = session.pop_metrics()        # waits for the device: the window's time is real
+                    timer.synced()
+                if deadline is not None and (probing or (window and probed and ran < steps)):
+                    replan(probing)
                 if window and not probing:
                     bar.set_postfix(loss=f"{met['loss']:.3f}", exact=f"{met['exact_accuracy']:.2f}", refresh=False)
                     if log is not None:
@@ -138,6 +146,8 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
         finally:
             bar.close()
             session.close()
+        compiled[name] = round(timer.compile_s, 2)
+        runner.compiled_now(runner.compile_key(f"ttt:{name}", split.micro), timer.compile_s)
         for p in runner.model.parameters():
             p.requires_grad_(True)
         runner.forward = runner.model

@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm import tqdm
 
+from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, worth_compiling
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
@@ -189,15 +190,6 @@ def previous_best(path: Path, main: bool) -> float:
         return -1.0
 
 
-def eval_bound_s(cfg: RunConfig) -> float:
-    """How long one in-training evaluation may run (0: no bound): ``train.eval_time_limit_s``, or, in a
-    run with a time limit, a tenth of it (at least 30 s). A bounded evaluation votes over the views that
-    finished, round-robin over the test inputs."""
-    if cfg.train.eval_time_limit_s > 0:
-        return cfg.train.eval_time_limit_s
-    return max(30.0, cfg.train.time_limit_s / 10) if cfg.train.time_limit_s > 0 else 0.0
-
-
 def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, session: TrainSession, ds: ArcDataset,
           steps: int, stream: TrainStream, progress: bool, log_with: str | None) -> dict:
     main = acc.is_main_process
@@ -209,7 +201,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     every = eval_every(cfg, stream) if test_tasks else 0
     model = runner.model
     t0 = time.time()
-    limit, bound = cfg.train.time_limit_s, eval_bound_s(cfg)
+    limit, bound = cfg.train.time_limit_s, eval_bound_s(cfg.train.eval_time_limit_s, cfg.train.time_limit_s)
     saved_at = -1
 
     def save_state() -> None:
@@ -221,7 +213,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     def export(name: str, info: dict) -> None:   # the trained weights, with the EMA ones beside them
         checkpoint.export(out_dir / name, cfg, model, runner.table, ds.table, ds.manifest, session.ema, info, ds.prints)
 
-    def run_eval(flag: StopFlag) -> dict:
+    def run_eval(flag: StopFlag, final: bool = False) -> dict:
         """Evaluate, bounded in time (and by the run's limit) and stopped by a signal between batches;
         ``last/`` and, when it is better, ``best/`` are exported. Nothing is exported from an evaluation a
         signal cut short: its numbers are not comparable."""
@@ -229,15 +221,19 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
         ctx = session.ema.applied(model) if session.ema is not None else nullcontext()
         now = time.time()
         ends = [now + bound] if bound else []
-        if limit > 0 and now - t0 < limit:      # a periodic evaluation stays inside the run's limit
+        if limit > 0 and now - t0 < limit and not final:   # a periodic evaluation stays inside the run's limit
             ends.append(t0 + limit)
-        with ctx:
+        compile_est = runner.compile_estimate(runner.compile_key("inference", cfg.predict.batch_size))
+        eager = bool(ends) and not worth_compiling(compile_est, min(ends) - now)
+        with ctx, runner.eager(eager):
             ev = evaluate(runner, ds, test_tasks, max_views=cfg.train.max_eval_views, progress=progress,
-                          deadline=min(ends) if ends else None, stop=lambda: bool(flag.signum))
+                          deadline=min(ends) if ends else None, stop=lambda: bool(flag.signum),
+                          bound_excludes_compile=True)
         step = session.progress.step
         if flag.signum:
             return {}
-        rec = {"kind": "eval", "step": step, **ev.metrics, "eval_s": round(time.time() - now, 2)}
+        rec = {"kind": "eval", "step": step, **ev.metrics, "eval_s": round(time.time() - now, 2),
+               "compile_s": round(ev.predictions.compile_s, 2)}
         log.log(rec)
         if main:
             write_submission(out_dir / "evals" / f"step_{step:07d}" / "submission.json", ev.submission)
@@ -249,6 +245,11 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                 write_bytes(best_path, orjson.dumps({"pass@2": best, "step": step}))
             cut = (f" (stopped at its time bound: {ev.metrics['views']} of {ev.metrics['views_planned']} views)"
                    if ev.metrics["views"] < ev.metrics["views_planned"] else "")
+            if eager:
+                cut += (f" (eager: compiling would take about {compile_est:.0f} s of its {min(ends) - now:.0f} s "
+                        "bound)")
+            elif ev.predictions.compile_s > 0:
+                cut += f" (compiled in {ev.predictions.compile_s:.1f} s, outside its bound)"
             tqdm.write(f"eval @ step {step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                          for k, v in ev.metrics.items()) + cut)
         acc.wait_for_everyone()
@@ -260,7 +261,10 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     start_step, signum, last_eval_step, stopped_by_limit = session.progress.step, 0, -1, False
     bar = progress_bar(steps, "train", "step", main and progress, initial=start_step)
     log_every = max(1, cfg.train.log_every_steps)
-    rate_t, rate_step, step_s = time.time(), start_step, 0.0
+    rate_t, rate_step = time.time(), start_step
+    # steady steps only: the steps that compile (the first of this process, after a resume, a new graph
+    # after an evaluation) are timed apart, so the time limit never takes a compilation for a step
+    timer, told = StepTimer(acc.device.type), False
     try:
         with StopFlag("train", "stopping at the next step or evaluation batch to save",
                       lambda: f"state saved at step {saved_at}" if saved_at >= 0 else "nothing saved yet",
@@ -268,35 +272,40 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
             while session.progress.step < steps:
                 # A stop (a signal, the time limit, or a step that would end past it) is looked at before
                 # every step, and agreed by every process.
-                late = limit > 0 and time.time() - t0 + step_s > limit
+                late = limit > 0 and time.time() - t0 + timer.step_s > limit
                 if runner.stop_agreed(bool(flag.signum) or late):
                     signum = flag.signum
                     if acc.num_processes > 1:   # a signal may reach one process only: all take its branch
                         signum = int(acc.reduce(torch.tensor([signum], device=acc.device), "max").item())
                     stopped_by_limit = not signum
                     break
-                t_step = time.time()
-                session.step()
+                try:
+                    with timer.step():
+                        session.step()
+                except CompileInterrupted:      # a signal while compiling: the flag holds it, the check stops
+                    continue
                 step = session.progress.step
                 bar.update(1)
-                if runner.compiled and step == start_step + 1 and main:   # logged once: compiling the graph
+                if step == start_step + 2:      # the first steady step, timed as the device finished it
                     if acc.device.type == "cuda":
                         torch.cuda.synchronize()
-                    tqdm.write(f"first compiled step: {time.time() - t0:.1f}s (graph compilation included)")
+                    timer.synced()
+                if timer.compile_s > 0 and timer.steady_steps and not told:    # said once: compile and step
+                    runner.compiled_now(runner.compile_key("train", session.split.micro), timer.compile_s)
+                    if main:
+                        tqdm.write(f"train: {timer.describe()}")
+                    told = True
                 if step % log_every == 0 or step == steps or step == start_step + 1:
                     m = session.pop_metrics()           # the host waits for the device here only
+                    timer.synced()
                     now = time.time()
                     rate = (step - rate_step) * cfg.train.global_batch_size / max(now - rate_t, 1e-9)
-                    # the longest recent step, as measured once the device has caught up
-                    step_s = (now - rate_t) / max(step - rate_step, 1)
                     rate_t, rate_step = now, step
                     bar.set_postfix(loss=f"{m['loss']:.3f}", exact=f"{m['exact_accuracy']:.2f}", ex_s=f"{rate:.0f}",
                                     refresh=False)
                     log.log({"kind": "train", **m, "examples_per_s": rate, "elapsed_s": now - t0})
-                    if limit > 0:   # the bar's end and ETA follow the time limit
-                        bar.retotal(min(steps, step + max(0, int((limit - (now - t0)) / max(step_s, 1e-9)))))
-                else:
-                    step_s = max(step_s, time.time() - t_step)
+                    if limit > 0 and timer.step_s > 0:   # the bar's end and ETA follow the time limit
+                        bar.retotal(min(steps, step + max(0, int((limit - (now - t0)) / timer.step_s))))
                 if step % cfg.train.save_every_steps == 0:
                     save_state()
                 if every and step % every == 0 and step < steps:
@@ -313,7 +322,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     if not signum and test_tasks and last_eval_step != session.progress.step:
         with StopFlag("train", "stopping the evaluation at its next batch",
                       lambda: f"state and last/ saved at step {saved_at}", quiet=not main) as flag:
-            rec = run_eval(flag)
+            rec = run_eval(flag, final=True)
             signum = flag.signum
     if signum:
         if main:
@@ -329,9 +338,13 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
         acc.end_training()
     done = session.progress.step >= steps
     note = ("" if done else f"the time limit train.time_limit_s = {limit:g} s stopped it at step "
-            f"{session.progress.step} of {steps} (a step takes about {step_s:.2f} s here); run the same command "
-            "again to continue from its state")
+            f"{session.progress.step} of {steps} ("
+            + (f"a steady step takes about {timer.step_s:.3g} s here" if timer.steady_steps else
+               f"a step takes about {timer.step_s:.3g} s here, from its first step less its compilation")
+            + (f"; compiling took {timer.compile_s:.1f} s" if timer.compile_s > 0 else "")
+            + "); run the same command again to continue from its state")
     return {"steps": session.progress.step, "planned_steps": steps, "interrupted": False, "signal": 0,
             "out_dir": str(out_dir), "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
             "checkpoint": str(out_dir / ("best" if (out_dir / "best").exists() else "last")), "limit_note": note,
-            "stopped_by_limit": stopped_by_limit and not done}
+            "stopped_by_limit": stopped_by_limit and not done,
+            "step_s": timer.step_s, "compile_s": timer.compile_s}

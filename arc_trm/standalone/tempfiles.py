@@ -1,5 +1,5 @@
-"""Temporary files and folders written beside their target, in the standard library only (the Kaggle
-notebook pastes this module's source ahead of :mod:`arc_trm.data.arc_format`).
+"""Temporary files and folders written beside their target, in the standard library only (part of
+:mod:`arc_trm.standalone`, which the Kaggle notebook carries).
 
 A temporary copy is named ``.<target name>.<pid>.<random>.tmp``: the process id says who owns it, so
 the next write of the same target removes what a killed process left (a 92 MB dataset folder, half a

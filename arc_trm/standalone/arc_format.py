@@ -1,18 +1,15 @@
 """The ARC and Kaggle JSON formats, in the standard library only: grids, the test inputs of a raw
 challenges file, and ``submission.json`` (check, fallback, atomic write).
 
-The Kaggle notebook runs before arc-trm is installed, so ``arc-trm package`` pastes this
-module's source into it ahead of the job: the notebook's fallback file and its check of
-predict's file are this code, not a copy of it. Keep it free of third-party imports.
+The Kaggle notebook runs before arc-trm is installed, so this module is part of
+:mod:`arc_trm.standalone`, which the notebook carries: the notebook's fallback file and its check of
+predict's file are this code, not a copy of it. Standard library and relative imports only.
 """
 
 import json
 import os
 
-try:  # installed: the shared module; in the notebook, a cell above pastes its source
-    from arc_trm.tempfiles import new_temp, real_target, usual_mode
-except ImportError:
-    pass
+from .tempfiles import new_temp, real_target, usual_mode
 
 MAX_SIDE = 30                 # ARC grids are at most 30x30
 ATTEMPTS = ("attempt_1", "attempt_2")

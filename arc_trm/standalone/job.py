@@ -1,6 +1,6 @@
-"""The Kaggle notebook's job. Standard library only: it runs before our wheels are installed, and
-``arc-trm package`` pastes this file's source into the notebook, so the notebook needs no edits
-and this module is tested like any other.
+"""The Kaggle notebook's job. Standard library only: it runs before our wheels are installed, as part
+of :mod:`arc_trm.standalone`, which ``arc-trm package`` writes into the notebook, so the notebook needs
+no edits and this module is tested like any other.
 
 Order of work (every step after the first may fail; none can leave the submission invalid):
 1. find the challenges file and our payload under ``/kaggle/input`` (mount paths differ
@@ -11,12 +11,16 @@ Order of work (every step after the first may fail; none can leave the submissio
 4. run ``arc-trm predict`` in a child process (``accelerate launch`` with one process per GPU
    when there are several, every launch setting explicit: no accelerate config file is read or
    needed), with the time left in the budget, killed if it overruns;
-5. copy its submission over the fallback only if it is valid and covers every task.
+5. copy its submission over the fallback only if it is valid and covers every task;
+6. write what happened to ``working/arc_trm/summary.json`` (:class:`.summary.JobSummary`).
 
 A package of several checkpoints (``arc-trm package --checkpoint A --checkpoint B``) runs step 4
 once per checkpoint, each writing candidates within its share of the time left, then ensembles
 the candidate files that exist (``arc-trm ensemble``); a checkpoint that fails or overruns is left
-out with its reason logged, and the fallback stays until a valid ensemble replaces it.
+out with its reason logged, and the fallback stays until a valid ensemble replaces it. One
+checkpoint is an ensemble of one: the same steps, its own answers. Every predict shares one compile
+cache (``working/arc_trm/compile-cache``), so a checkpoint after the first of the same architecture
+loads what was compiled and plans with the compile times measured.
 
 Environment variables (all optional; on Kaggle none is set):
 ``ARC_TRM_KAGGLE_ROOT`` replaces ``/kaggle`` (tests and rehearsals), ``ARC_TRM_PYTHON`` the
@@ -36,27 +40,14 @@ import threading
 import time
 from pathlib import Path
 
-try:  # installed: the shared format module; in the notebook, the cell above pastes its source
-    from arc_trm.data.arc_format import (CANDIDATES_FORMAT, challenges_entries, challenges_fallback,
-                                         submission_problems, write_json_atomic)
-except ImportError:
-    pass
+from .arc_format import (CANDIDATES_FORMAT, challenges_entries, challenges_fallback, submission_problems,
+                         write_json_atomic)
+from .summary import SUMMARY_NAME, CheckpointRecord, JobSummary
+from .timeshare import (COMPILE_CACHE_ENV, STARTED_AT_ENV, budget_override_s, ensemble_margin_s, finish_margin_s,
+                        kill_grace_s, share_of)
 
 PAYLOAD_MARKER = "arc_trm_payload.json"
-# predict counts its --time-budget from this (epoch seconds): the job's kill timer starts at the
-# launch, before the interpreter, accelerate's launcher and torch have started (solve/predict.py's STARTED_AT_ENV)
-STARTED_AT_ENV = "ARC_TRM_STARTED_AT"
 CHALLENGES_NAME = "arc-agi_test_challenges.json"
-
-
-def finish_margin_s(budget_s: float) -> float:
-    """Kept back at the end of the budget for stopping the child and copying its file."""
-    return min(120.0, 0.02 * budget_s)
-
-
-def kill_grace_s(budget_s: float) -> float:
-    """Time the child gets past its own budget (it stops itself there) before it is stopped."""
-    return min(60.0, 0.05 * budget_s)
 
 
 _T0 = [time.time()]
@@ -94,12 +85,13 @@ def find_payload(input_dir: Path) -> Path | None:
 
 
 def time_budget_s(meta: dict, rerun: bool) -> float:
-    """``ARC_TRM_TIME_BUDGET_S`` if set; else, on the public run over the placeholder tasks, the
+    """The job's budget, where the Kaggle budget enters (each predict gets its share as --time-budget):
+    ``ARC_TRM_TIME_BUDGET_S`` if set; else, on the public run over the placeholder tasks, the
     packaged placeholder budget when there is one (it saves GPU quota: that run is not scored);
     else the packaged budget."""
-    env = os.environ.get("ARC_TRM_TIME_BUDGET_S")
-    if env:
-        return float(env)
+    env = budget_override_s()
+    if env is not None:
+        return env
     if not rerun and meta.get("placeholder_time_budget_s"):
         return float(meta["placeholder_time_budget_s"])
     return float(meta.get("time_budget_s") or 41400)
@@ -179,11 +171,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensemble_margin_s(budget_s: float) -> float:
-    """Kept back, when several checkpoints run, for ensembling their candidate files."""
-    return min(300.0, 0.03 * budget_s)
-
-
 def checkpoint_entries(meta: dict) -> list:
     """The packaged checkpoints, each with its files' name prefix, its folder name here and its
     share of the budget; a package of one checkpoint holds its files unprefixed."""
@@ -204,13 +191,6 @@ def stage_checkpoint(payload: Path, prefix: str, dest: Path) -> Path:
                 link.unlink()
             link.symlink_to(f)
     return dest
-
-
-def share_of(available_s: float, shares: list, i: int) -> float:
-    """Checkpoint ``i``'s time: its share of what is left for it and the ones after it, so time an
-    earlier checkpoint did not use (it failed, or finished early) goes to the later ones."""
-    rest = sum(shares[i:])
-    return available_s * shares[i] / rest if rest > 0 else available_s / (len(shares) - i)
 
 
 def predict_command(python: str, processes: int, on_gpu: bool, payload: Path, challenges: Path, out: Path,
@@ -294,8 +274,11 @@ def run_predict(python: str, gpu_list: list, checkpoint: Path, challenges_path: 
                                      free_port(), candidates)
     log(f"{len(gpu_list)} GPU(s), {processes} predict process(es); predicting with {seconds:.0f}s: {' '.join(cmd)}"
         + (f" ({' '.join(f'{k}={v}' for k, v in extra_env.items())})" if extra_env else ""))
+    # One compile cache for every checkpoint: the second of the same architecture loads the kernels
+    # the first compiled, and each predict plans its compilation from the times measured before it.
+    cache = {COMPILE_CACHE_ENV: os.environ.get(COMPILE_CACHE_ENV) or str(log_path.parent / "compile-cache")}
     rc = run_child(cmd, log_path.parent, log_path, seconds + kill_grace_s(budget),
-                   dict(extra_env, **{STARTED_AT_ENV: f"{time.time():.3f}"}))
+                   dict(extra_env, **cache, **{STARTED_AT_ENV: f"{time.time():.3f}"}))
     outcome = {"exit": rc, "stopped": rc is None, "error": None}
     if rc is not None and rc != 0:
         tail = log_tail(log_path)
@@ -327,160 +310,154 @@ def candidates_usable(path: Path) -> bool:
     return isinstance(data, dict) and data.get("format") == CANDIDATES_FORMAT and isinstance(data.get("tasks"), dict)
 
 
-def run_ensemble(summary: dict, entries: list, python: str, gpu_list: list, payload: Path, challenges_path: Path,
-                 challenges: dict, scratch: Path, final: Path, budget: float, phase) -> None:
-    """Predict with each checkpoint in turn, writing candidates, then ensemble those that exist."""
+def run_checkpoints(summary: JobSummary, entries: list, python: str, gpu_list: list, payload: Path,
+                    challenges_path: Path, challenges: dict, scratch: Path, final: Path, budget: float, phase) -> None:
+    """Predict with each checkpoint in turn within its share of the time left, each writing its
+    submission and candidates; one checkpoint's valid answers replace the fallback, several are
+    ensembled (one checkpoint is an ensemble of one: its own answers)."""
+    several = len(entries) > 1
     shares = [float(e.get("share") or 0.0) for e in entries]
-    records = []
-    summary["checkpoints"] = records
+    records = summary.checkpoints
     for i, e in enumerate(entries):
         t = time.time()
-        label = f"{e['dir']} ({e.get('source', '?')})"
-        rec = {"checkpoint": e["dir"], "source": e.get("source"), "ensembled": False}
+        label = f"{e['dir']} ({e.get('source', '?')})" if several else "predict"
+        rec = CheckpointRecord(e["dir"], e.get("source"))
         records.append(rec)
-        available = budget - (time.time() - _T0[0]) - finish_margin_s(budget) - ensemble_margin_s(budget)
+        available = (budget - (time.time() - _T0[0]) - finish_margin_s(budget)
+                     - (ensemble_margin_s(budget) if several else 0.0))
         seconds = share_of(available, shares, i)
         if seconds < 1:
-            rec["reason"] = "no time left"
-            log(f"checkpoint {i + 1}/{len(entries)} {label}: no time left; left out")
+            rec.reason = "no time left"
+            log(f"checkpoint {i + 1}/{len(entries)} {label}: no time left; left out" if several
+                else "no time left for predict; keeping the fallback")
             continue
-        log(f"checkpoint {i + 1}/{len(entries)} {label}: {seconds:.0f}s ({shares[i] / max(sum(shares), 1e-9):.0%} "
-            "of the budget)")
+        if several:
+            log(f"checkpoint {i + 1}/{len(entries)} {label}: {seconds:.0f}s "
+                f"({shares[i] / max(sum(shares), 1e-9):.0%} of the budget)")
         folder = stage_checkpoint(payload, e["prefix"], scratch / e["dir"])
         cand = scratch / f"{e['dir']}.candidates.json"
-        log_path = scratch / f"predict-{e['dir']}.log"
+        log_path = scratch / (f"predict-{e['dir']}.log" if several else "predict.log")
         outcome = run_predict(python, gpu_list, folder, challenges_path, scratch / f"{e['dir']}.submission.json",
                               cand, seconds, log_path, budget)
-        rec.update(seconds=round(seconds, 1), exit=outcome["exit"], log=str(log_path))
+        rec.seconds, rec.exit, rec.log = round(seconds, 1), outcome["exit"], str(log_path)
         # Whatever predict left counts when its candidates are whole: a predict stopped at its share (or
         # that failed late) wrote the answers of every view that finished, which beat the fallback.
         usable = candidates_usable(cand)
         if outcome["stopped"]:
-            rec.update(overran=True, note=f"overran its {seconds:.0f}s and was stopped")
+            rec.overran, rec.note = True, f"overran its {seconds:.0f}s and was stopped"
         elif outcome["error"]:
-            rec.update(failed=True, note=f"predict failed: {outcome['error']}")
-        rec["ensembled"] = usable
+            rec.failed, rec.note = True, f"predict failed: {outcome['error']}"
+        rec.ensembled = usable
         if not usable:
-            rec["reason"] = rec.get("note") or ("predict wrote no candidate file" if not cand.exists()
-                                                else "its candidate file is unreadable")
-            log(f"checkpoint {label} left out: {rec['reason']}")
-        elif rec.get("note"):
-            log(f"checkpoint {label} {rec['note']}; the answers it left are used")
-        phase(f"predict {e['dir']}", t)
+            rec.reason = rec.note or ("predict wrote no candidate file" if not cand.exists()
+                                      else "its candidate file is unreadable")
+            log(f"checkpoint {label} left out: {rec.reason}" if several
+                else f"keeping the fallback because {rec.reason}" if rec.failed else f"keeping the fallback: {rec.reason}")
+        elif rec.note:
+            log(f"{'checkpoint ' + label if several else 'predict'} {rec.note}; the answers it left are used")
+        phase(f"predict {e['dir']}" if several else "predict", t)
 
-    good = [r for r in records if r["ensembled"]]
-    left_out = "; ".join(f"{r['checkpoint']}: {r['reason']}" for r in records if not r["ensembled"]) or "none"
-    late = [f"{r['checkpoint']} {r['note']}" for r in good if r.get("note")]
-    summary["ensembled"] = len(good)
+    good = [r for r in records if r.ensembled]
+    summary.ensembled = len(good)
     if not good:
-        log(f"no checkpoint wrote candidates (left out: {left_out}); keeping the fallback")
+        if several:
+            left_out = "; ".join(f"{r.checkpoint}: {r.reason}" for r in records)
+            log(f"no checkpoint wrote candidates (left out: {left_out}); keeping the fallback")
         return
+    if not several:
+        own = scratch / f"{good[0].checkpoint}.submission.json"
+        if own.is_file() and replace_if_valid(own, challenges, final, "predict"):
+            summary.used = "predict"
+        return
+    left_out = "; ".join(f"{r.checkpoint}: {r.reason}" for r in records if not r.ensembled) or "none"
+    late = [f"{r.checkpoint} {r.note}" for r in good if r.note]
     t = time.time()
     out = scratch / "ensemble.json"
     if out.exists():
         out.unlink()
-    weights = [str(float(entries[i].get("weight", 1.0))) for i, r in enumerate(records) if r["ensembled"]]
-    cmd = [python, "-m", "arc_trm.cli", "ensemble", *(str(scratch / f"{r['checkpoint']}.candidates.json")
-                                                      for r in good),
+    weights = [str(float(entries[i].get("weight", 1.0))) for i, r in enumerate(records) if r.ensembled]
+    cmd = [python, "-m", "arc_trm.cli", "ensemble", *(str(scratch / f"{r.checkpoint}.candidates.json") for r in good),
            "--weights", *weights, "--tasks", str(challenges_path), "--out", str(out)]
     log(f"ensembling {len(good)} of {len(entries)} checkpoints: {' '.join(cmd)}")
     rc = run_child(cmd, scratch, scratch / "ensemble.log", max(60.0, ensemble_margin_s(budget)), what="the ensemble")
     phase("ensemble", t)
     if rc == 0 and out.is_file() and replace_if_valid(out, challenges, final, "the ensemble"):
-        summary["used"] = "ensemble"
-        log(f"ensembled {len(good)} of {len(entries)} checkpoints ({', '.join(r['checkpoint'] for r in good)}); "
+        summary.used = "ensemble"
+        log(f"ensembled {len(good)} of {len(entries)} checkpoints ({', '.join(r.checkpoint for r in good)}); "
             f"left out: {left_out}" + (f"; used as they were left: {'; '.join(late)}" if late else ""))
         return
-    summary["ensemble_error"] = (error_line(log_tail(scratch / "ensemble.log")) if rc != 0 or not out.is_file()
-                                 else "its submission is unusable")
-    log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary['ensemble_error']}")
+    summary.ensemble_error = (error_line(log_tail(scratch / "ensemble.log")) if rc != 0 or not out.is_file()
+                              else "its submission is unusable")
+    log(f"the ensemble failed ({'stopped' if rc is None else f'exit {rc}'}): {summary.ensemble_error}")
     for r in good:      # then the first checkpoint's own answers are better than the fallback
-        own = scratch / f"{r['checkpoint']}.submission.json"
-        if own.is_file() and replace_if_valid(own, challenges, final, f"checkpoint {r['checkpoint']} alone"):
-            summary.update(used="predict", used_checkpoint=r["checkpoint"])
+        own = scratch / f"{r.checkpoint}.submission.json"
+        if own.is_file() and replace_if_valid(own, challenges, final, f"checkpoint {r.checkpoint} alone"):
+            summary.used, summary.used_checkpoint = "predict", r.checkpoint
             return
     log("keeping the fallback")
 
 
-def run_job(start: float | None = None) -> dict:
-    """Everything the notebook does; never raises. Returns a summary of what happened."""
+def run_job(start: float | None = None) -> JobSummary:
+    """Everything the notebook does; never raises. Returns what happened, also written to
+    ``working/arc_trm/summary.json``."""
     _T0[0] = start or time.time()
     root = kaggle_root()
     working = root / "working"
     final = working / "submission.json"
-    summary = {"submission": str(final), "phases": {}, "used": "none"}
+    summary = JobSummary(submission=str(final))
+    try:
+        _job(summary, root, working, final)
+    except Exception as e:  # the fallback on disk stays valid whatever went wrong
+        summary.error = repr(e)
+        log(f"job failed ({e!r}); keeping the fallback")
+    try:
+        summary.write(working / "arc_trm" / SUMMARY_NAME)
+    except OSError as e:
+        log(f"could not write the job's summary ({e}); it is printed below")
+    return summary
+
+
+def _job(summary: JobSummary, root: Path, working: Path, final: Path) -> None:
     rerun = bool(os.environ.get("KAGGLE_IS_COMPETITION_RERUN"))
     log(f"root {root}; competition rerun: {rerun}")
+    (working / "arc_trm").mkdir(parents=True, exist_ok=True)
 
     def phase(name: str, t: float) -> None:
-        summary["phases"][name] = round(time.time() - t, 1)
+        summary.phases[name] = round(time.time() - t, 1)
         log(f"{name} done in {time.time() - t:.1f}s")
 
     t = time.time()
     challenges_path = find_challenges(root / "input")
     if challenges_path is None:
         log(f"no *test_challenges.json under {root / 'input'}; nothing to predict")
-        return summary
+        return
     try:
         challenges = json.loads(challenges_path.read_text())
         if not isinstance(challenges, dict):
             raise ValueError("not a JSON object of tasks")
     except (OSError, ValueError) as e:
         log(f"cannot read {challenges_path}: {e}")
-        return summary
+        return
     write_json_atomic(final, challenges_fallback(challenges))
-    summary.update(used="fallback", challenges=str(challenges_path), tasks=len(challenges))
+    summary.used, summary.challenges, summary.tasks = "fallback", str(challenges_path), len(challenges)
     log(f"fallback submission for {len(challenges)} tasks written to {final} ({challenges_path})")
     phase("fallback", t)
 
-    try:
-        t = time.time()
-        payload = find_payload(root / "input")
-        if payload is None:
-            log(f"no {PAYLOAD_MARKER} under {root / 'input'}: attach the arc-trm dataset to the notebook")
-            return summary
-        meta = json.loads((payload / PAYLOAD_MARKER).read_text())
-        budget = time_budget_s(meta, rerun)
-        python = os.environ.get("ARC_TRM_PYTHON") or sys.executable
-        gpu_list = gpus()
-        names = meta.get("packages") or sorted({w.split("-")[0] for w in meta.get("wheels", [])})
-        log_environment(python, gpu_list, meta.get("image_tested"), names)
-        log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
-        if not install_packages(python, payload, names):
-            summary["install_failed"] = True
-            return summary
-        phase("install", t)
-
-        scratch = working / "arc_trm"
-        scratch.mkdir(parents=True, exist_ok=True)
-        entries = checkpoint_entries(meta)
-        if len(entries) > 1:
-            run_ensemble(summary, entries, python, gpu_list, payload, challenges_path, challenges, scratch, final,
-                         budget, phase)
-            return summary
-
-        t = time.time()
-        left = budget - (time.time() - _T0[0]) - finish_margin_s(budget)
-        if left <= 0:
-            log("no time left for predict; keeping the fallback")
-            return summary
-        out = scratch / "submission.json"
-        outcome = run_predict(python, gpu_list, payload, challenges_path, out, None, left, scratch / "predict.log",
-                              budget)
-        summary["predict_exit"] = outcome["exit"]
-        phase("predict", t)
-        if outcome["stopped"]:
-            summary["predict_stopped"] = True
-        elif outcome["error"]:
-            summary["predict_error"] = outcome["error"]
-            summary["predict_log"] = str(scratch / "predict.log")
-            log(f"keeping the fallback because predict failed: {summary['predict_error']}")
-            return summary
-        if not out.is_file():
-            log("predict wrote no submission; keeping the fallback")
-            return summary
-        if replace_if_valid(out, challenges, final, "predict"):
-            summary["used"] = "predict"
-    except Exception as e:  # the fallback on disk stays valid whatever went wrong
-        log(f"job failed ({e!r}); keeping the fallback")
-    return summary
+    t = time.time()
+    payload = find_payload(root / "input")
+    if payload is None:
+        log(f"no {PAYLOAD_MARKER} under {root / 'input'}: attach the arc-trm dataset to the notebook")
+        return
+    meta = json.loads((payload / PAYLOAD_MARKER).read_text())
+    budget = time_budget_s(meta, rerun)
+    python = os.environ.get("ARC_TRM_PYTHON") or sys.executable
+    gpu_list = gpus()
+    names = meta.get("packages") or sorted({w.split("-")[0] for w in meta.get("wheels", [])})
+    log_environment(python, gpu_list, meta.get("image_tested"), names)
+    log(f"payload {payload} (arc-trm {meta.get('version')}); budget {budget:.0f}s from notebook start")
+    if not install_packages(python, payload, names):
+        summary.install_failed = True
+        return
+    phase("install", t)
+    run_checkpoints(summary, checkpoint_entries(meta), python, gpu_list, payload, challenges_path, challenges,
+                    working / "arc_trm", final, budget, phase)
