@@ -58,7 +58,7 @@ def test_time_limit_counts_steady_steps_and_a_second_run_loads_the_compiled_kern
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     from arc_trm import compile_cache
-    limit = 12.0
+    limit = 8.0
     cfg = set_fields(_cfg(True), {"train.max_steps": 100000, "train.time_limit_s": limit, "train.log_every_steps": 10000,
                                   "train.eval_time_limit_s": 1.0, "predict.batch_size": 1})
     # this machine "measured" the inference graph's compilation at 0.1 s: worth compiling within the
@@ -127,7 +127,7 @@ def test_sigterm_while_compiling_leaves_a_valid_submission_and_ends_at_once(runs
     for line in proc.stdout:            # the line before TTT starts compiling
         if line.startswith("arc-trm predict:") and "compiled" in line:
             break
-    time.sleep(3.0)
+    time.sleep(2.0)
     assert proc.poll() is None, "predict ended before the signal"
     proc.send_signal(signal.SIGTERM)
     t = time.time()
