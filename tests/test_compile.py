@@ -79,7 +79,21 @@ def test_time_limit_counts_steady_steps_and_a_second_run_loads_the_compiled_kern
     print(f"final evaluation: compiled in {ev['compile_s']}s, {ev['views']} of {ev['views_planned']} views")
     assert ev["compile_s"] > 0 and ev["views"] == ev["views_planned"] == 2
     times = orjson.loads((compile_cache.folder() / compile_cache.TIMES).read_bytes())
-    assert any(k.startswith("train | ") for k in times) and times[f"inference | {cfg.model.describe()} | cpu x1 | no | batch 1"] > 0.1
+    assert any(k.startswith("train | ") for k in times) and times[f"inference | {cfg.model.describe()} | cpu x1 | no | batch 1"]["warm"] > 0.1
+
+
+def test_a_graph_compiled_once_is_planned_warm(tmp_path, monkeypatch):
+    """The first compile of a graph into a folder is cold; the next loads from that folder's caches, so it
+    is planned at a share of the cold time until a warm compile has been timed."""
+    from arc_trm import compile_cache
+    monkeypatch.setenv("ARC_TRM_COMPILE_CACHE", str(tmp_path / "c"))
+    assert compile_cache.measured("k") is None
+    compile_cache.record("k", 40.0)
+    assert compile_cache.measured("k") == pytest.approx(40.0 * compile_cache.WARM_SHARE)
+    compile_cache.record("k", 3.5)
+    assert compile_cache.measured("k") == 3.5
+    (tmp_path / "c" / compile_cache.TIMES).write_text("{torn")        # a kill mid-write: nothing known
+    assert compile_cache.measured("k") is None
 
 
 def test_an_evaluation_bound_shorter_than_its_compilation_runs_eager(runs, tmp_path, monkeypatch):
