@@ -157,9 +157,8 @@ class StepTimer:
         self.device_type = device_type
         self.step_s = 0.0
         self.compile_s = 0.0
-        self.compiling_steps = 0
         self.steady_steps = 0
-        self.compiled = watch_compilation()
+        watch_compilation()
         self._window_t = time.perf_counter()
         self._window_n = 0
         self._t0 = self._c0 = 0.0
@@ -175,10 +174,9 @@ class StepTimer:
             if self.device_type == "cuda":    # its kernels finish before the next step is timed
                 wait_for_device(self.device_type)
                 now = time.perf_counter()
-            self.compiling_steps += 1
-            self.compile_s += max(compiled_s, 0.0)
+            self.compile_s += compiled_s
             if not self.steady_steps:   # until a steady step is timed: this one without its compilation
-                self.step_s = max(self.step_s, now - self._t0 - max(compiled_s, 0.0))
+                self.step_s = max(self.step_s, now - self._t0 - compiled_s)
             self._first = False
             self._window_t, self._window_n = now, 0
             return

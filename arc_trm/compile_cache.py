@@ -20,6 +20,7 @@ import orjson
 from arc_trm.atomic import write_bytes
 from arc_trm.errors import ArcTrmError
 from arc_trm.standalone.timeshare import COMPILE_CACHE_ENV as ENV
+
 TIMES = "compile-times.json"
 
 
@@ -59,10 +60,10 @@ WARM_SHARE = 0.15
 
 
 def _entry(value) -> dict:
-    if isinstance(value, (int, float)):      # one number: a cold compile
-        return {"cold": float(value)}
-    return {k: float(v) for k, v in value.items() if k in ("cold", "warm") and isinstance(v, (int, float))} \
-        if isinstance(value, dict) else {}
+    """A graph's ``{"cold": s, "warm": s}`` as read (anything else in the file counts as nothing known)."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: float(v) for k, v in value.items() if k in ("cold", "warm") and isinstance(v, (int, float))}
 
 
 def measured(key: str) -> float | None:

@@ -88,8 +88,9 @@ def _downloaded(args: list[str], requirement: str, what: str, dest: Path) -> lis
     """Download one requirement into a fresh folder inside ``dest`` and move its wheels to ``dest``;
     returns their paths (pip says nothing about which version it chose; the file names do)."""
     with tempfile.TemporaryDirectory(dir=dest, prefix=".pip-") as tmp:
-        pos = args.index("-d")
-        _pip(args[:pos + 1] + [tmp] + args[pos + 2:] + [requirement], what, dest)
+        into = list(args)
+        into[into.index("-d") + 1] = tmp
+        _pip(into + [requirement], what, dest)
         out = []
         for f in Path(tmp).glob("*.whl"):
             target = dest / f.name

@@ -231,6 +231,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 eager_note = (f"; eager: compiling would take about {compile_est:.0f}s of the "
                               f"{deadline - time.time():.0f}s left")
                 stack.enter_context(runner.eager())
+            # inference's compilation, planned once: 0 when eager; nothing compiles it before inference
+            inference_compile_s = runner.compile_estimate(inference_key)
             if main and progress:
                 held = (f"{len(fits)} of {len(report.tasks)} tasks fit the checkpoint's {ck.canvas}x{ck.canvas} "
                         f"canvas (the other {too_big} get fallback answers and no TTT)" if too_big
@@ -255,7 +257,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 planned; plus the time ranking and writing take."""
                 want = max(batched(len(views)) * per_view / flop_per_s * clock.INFERENCE_MARGIN,
                            batched(3 * inputs) * per_view / flop_per_s)
-                return min(want, seconds_left * 2 / 3) + finish_s + runner.compile_estimate(inference_key)
+                return min(want, seconds_left * 2 / 3) + finish_s + inference_compile_s
             stop = (lambda: bool(flag))  # noqa: E731
             if cfg.ttt.mode != "off":
                 timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
@@ -277,7 +279,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 views = PredictionViews(views.rows[:inputs], views.plans[:inputs])
                 end, stop = min(end or float("inf"), flag.at + clock.SIGNAL_ROUND_S - finish_s), None
             # that round never waits for a compilation: it runs eager unless the graph is compiled already
-            with runner.eager(one_round and runner.compile_estimate(inference_key) > 0):
+            with runner.eager(one_round and inference_compile_s > 0):
                 ev = evaluate(runner, ds, fits, views=views, deadline=end, desc="predict", progress=progress,
                               stop=stop, candidates=state["cands"], on_votes=save_votes)
             timings["compile_s"] = round(ev.predictions.compile_s + sum(timings.get("ttt", {}).get(

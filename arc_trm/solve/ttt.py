@@ -83,13 +83,13 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
         session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
         bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
         timer = StepTimer(acc.device.type)
-        ran, probed, step_s, planned_at = 0, False, 0.0, 0
+        ran, probed, planned_at = 0, False, 0
         t_phase, phase_end = time.time(), None
 
         def replan(probing: bool) -> None:
             """Plan the rest of TTT from the steady step just timed, agreed by every process (the slowest
             rate, the least time): the inference reserve, this phase's end, its schedule's length."""
-            nonlocal step_s, phase_end, probed, planned_at
+            nonlocal phase_end, probed, planned_at
             now = time.time()
             step_s, neg_left, spent = agreed_max(acc, [timer.step_s, -(deadline - now), now - t_phase])
             left = -neg_left

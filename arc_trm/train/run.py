@@ -14,7 +14,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm import tqdm
 
-from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, worth_compiling
+from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, wait_for_device, worth_compiling
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
@@ -287,8 +287,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                 step = session.progress.step
                 bar.update(1)
                 if step == start_step + 2:      # the first steady step, timed as the device finished it
-                    if acc.device.type == "cuda":
-                        torch.cuda.synchronize()
+                    wait_for_device(acc.device.type)
                     timer.synced()
                 if timer.compile_s > 0 and timer.steady_steps and not told:    # said once: compile and step
                     runner.compiled_now(runner.compile_key("train", session.split.micro), timer.compile_s)
