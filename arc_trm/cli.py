@@ -308,7 +308,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_reference(args: argparse.Namespace) -> int:
-    from arc_trm.model.reference import import_reference
+    from arc_trm.convert.reference import import_reference
 
     named = [("STEP_FILE", args.step_file), ("--config", args.config), ("--identifiers", args.identifiers)]
     check_io([place(flag, p) for flag, p in named if p], [place("--out", args.out)])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 from arc_trm.errors import ArcTrmError
+from arc_trm.model.cores.hrm.settings import HRMSettings
 
 
 def _rule(check, text: str) -> dict:
@@ -57,28 +58,30 @@ class ModelConfig:
     # elementwise work half the bandwidth, at bf16 rounding of the state. "float32" (the default)
     # keeps the state exact; under bf16 autocast only the matmuls and attention run in bf16.
     stream_dtype: Literal["float32", "bfloat16"] = "float32"
-    # The recursion: "trm" (z_H/z_L, the TRM paper) or "urm" (one hidden state, H_cycles−1 rounds of
-    # L_cycles iterations without gradient then L_cycles with gradient: the Universal Reasoning Model,
-    # arXiv 2512.14693). Independent of it, the channel MLP: "swiglu" or "conv_swiglu" (URM's short
-    # depthwise convolution over the tokens between the gate and the down projection, kernel
-    # conv_kernel, its weights and computation in bf16 as in URM's code).
-    # or "hrm" (the Hierarchical Reasoning Model, arXiv 2506.21734, as the TRM repository measured it):
-    # a low-level module of num_layers blocks and a high-level module of h_layers blocks of its own,
-    # H_cycles x L_cycles updates per ACT step of which only the last of each carries gradient.
-    recursion: Literal["trm", "urm", "hrm"] = "trm"
+    # The core (arc_trm/model/cores/<core>/): "trm" (z_H/z_L, the TRM paper), "urm" (one hidden state,
+    # H_cycles−1 rounds of L_cycles iterations without gradient then L_cycles with gradient: the Universal
+    # Reasoning Model, arXiv 2512.14693) or "hrm" (the Hierarchical Reasoning Model, arXiv 2506.21734, as the
+    # TRM repository measured it: a low-level module of num_layers blocks and a high-level module of
+    # hrm.h_layers blocks, H_cycles x L_cycles updates per ACT step of which only the last of each carries
+    # gradient). The fields above and below are the token cores' shared settings; a field only one core
+    # reads sits in that core's own section (model.hrm).
+    core: Literal["trm", "urm", "hrm"] = "trm"
+    # The channel MLP of any token core: "swiglu" or "conv_swiglu" (URM's short depthwise convolution over
+    # the tokens between the gate and the down projection, kernel conv_kernel, its weights and
+    # computation in bf16 as in URM's code).
     mlp: Literal["swiglu", "conv_swiglu"] = "swiglu"
     conv_kernel: int = _f(2, AT_LEAST_1)
-    h_layers: int = _f(0, AT_LEAST_0)         # HRM's high-level module (unused by TRM and URM)
     # The halting rule, as the references name it: True (TRM's and URM's) halts when the halt logit is
     # positive; False (HRM's Q-learning) halts when it exceeds the "continue" logit, which learns a
     # bootstrapped target from one more forward pass without gradient.
     no_ACT_continue: bool = True
+    hrm: HRMSettings = field(default_factory=HRMSettings)
 
     def describe(self) -> str:
         """One line a person reads: "TRM, 512 wide, 2 layers, swiglu, H3 x L6, 16 halting steps"."""
-        layers = (f"{self.h_layers} + {self.num_layers} layers (H + L)" if self.recursion == "hrm"
+        layers = (f"{self.hrm.h_layers} + {self.num_layers} layers (H + L)" if self.core == "hrm"
                   else f"{self.num_layers} layers")
-        return (f"{self.recursion.upper()}, {self.hidden_size} wide, {layers}, {self.mlp}, "
+        return (f"{self.core.upper()}, {self.hidden_size} wide, {layers}, {self.mlp}, "
                 f"H{self.H_cycles} x L{self.L_cycles}, {self.halt_max_steps} halting steps")
 
     def problems(self) -> list[str]:
@@ -89,8 +92,6 @@ class ModelConfig:
         elif not self.mlp_t and self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
             out.append(f"model.num_heads = {self.num_heads}: the rotary embedding needs an even head width, and "
                        f"{self.hidden_size} / {self.num_heads} = {self.hidden_size // self.num_heads}")
-        if self.recursion == "hrm" and self.h_layers < 1:
-            out.append("model.h_layers = 0: an HRM needs a high-level module of at least 1 block (hrm-paper: 4)")
         return out
 
 
@@ -240,18 +241,27 @@ def check(cfg: RunConfig) -> RunConfig:
 
 # Fields older checkpoints carry: (table, field) → None (retired) or the new place under that table.
 _RETIRED = {("model", "seq_len"): None, ("model", "vocab_size"): None, ("predict", "top_k"): None,
+            ("model", "recursion"): "core", ("model", "h_layers"): "hrm.h_layers",
             ("ttt", "lr"): "optim.lr", ("ttt", "lr_warmup_steps"): "optim.lr_warmup_steps",
             ("ttt", "puzzle_emb_lr"): "optim.puzzle_emb_lr", ("ttt", "weight_decay"): "optim.weight_decay"}
 
 
 def _upgrade(d: dict) -> dict:
+    """Old names moved to where they live now (``model.recursion`` → ``model.core``, ``model.h_layers`` →
+    ``model.hrm.h_layers``): a checkpoint, a preset file or a ``--set`` written before still reads."""
     d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
     for (table, key), new in _RETIRED.items():
         if isinstance(d.get(table), dict) and key in d[table]:
             value = d[table].pop(key)
-            if new:
+            if key == "h_layers" and value == 0:     # what a TRM or URM config carried: no HRM module
+                continue
+            if new and "." not in new:
+                d[table].setdefault(new, value)
+            elif new:
                 sub, leaf = new.split(".")
-                d[table].setdefault(sub, {}).setdefault(leaf, value)
+                node = d[table].setdefault(sub, {})
+                if isinstance(node, dict):
+                    node.setdefault(leaf, value)
     return d
 
 
@@ -332,7 +342,7 @@ def _nest(fields: dict[str, Any]) -> dict:
 def set_fields(cfg: RunConfig, fields: dict[str, Any]) -> RunConfig:
     """Set fields by dotted name with Python values, checked like a preset: unknown names, wrong
     types and values outside a field's choices raise :class:`ArcTrmError`."""
-    _merge(cfg, _nest(fields), "")
+    _merge(cfg, _upgrade(_nest(fields)), "")
     return check(cfg)
 
 
@@ -357,14 +367,14 @@ def _read_preset(name_or_path: str, kind: str | None = None) -> dict:
             path = Path(name_or_path).expanduser()
             if not path.is_file():
                 raise fail(f"no such TOML file (a path ending in .toml is read as a preset file; {listed})")
-            return tomllib.loads(path.read_text())
+            return _upgrade(tomllib.loads(path.read_text()))
         if not PRESET_NAME.match(name_or_path):
             raise fail(f"neither a preset name nor a .toml file (a preset is a plain name such as smoke, a preset "
                        f"file a path ending in .toml; {listed})")
         res = resources.files("arc_trm.presets") / f"{name_or_path}.toml"
         if not res.is_file():
             raise fail(f"no such preset ({listed}; a preset file is a path ending in .toml)")
-        return tomllib.loads(res.read_text())
+        return _upgrade(tomllib.loads(res.read_text()))
     except tomllib.TOMLDecodeError as e:
         raise fail(f"bad TOML ({e})") from None
     except OSError as e:

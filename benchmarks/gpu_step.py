@@ -34,7 +34,7 @@ from arc_trm.model.flops import train_example_flops, view_flops
 from arc_trm.model.losses import step_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
-from arc_trm.model.trm import Carry
+from arc_trm.model.recursion import Carry
 from arc_trm.train.session import Schedule, TrainSession
 
 # Dense bf16 peak without sparsity, from the datasheets.
@@ -224,7 +224,7 @@ def main() -> None:
     if args.cpu_smoke:
         # one batch shape (2 graphs) and a tracing-only backend: this checks the script, quickly
         # the small preset of the same recursion (TRM: tiny-cpu, URM: urm-tiny, HRM: hrm-tiny)
-        small = {"urm": "urm-tiny", "hrm": "hrm-tiny"}.get(load_config(args.preset).model.recursion, "tiny-cpu")
+        small = {"urm": "urm-tiny", "hrm": "hrm-tiny"}.get(load_config(args.preset).model.core, "tiny-cpu")
         device, stream_dtype, results = measure(small, 6, 8, 8, 8, 2, device_cpu=True, backend="aot_eager",
                                                 stream_dtype=args.stream_dtype, only=only)
         print(json.dumps({"benchmark": "gpu_step", "device": "cpu (smoke: toy sizes, not a speed figure)",

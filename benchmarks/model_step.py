@@ -18,7 +18,7 @@ from arc_trm.config import load_config
 from arc_trm.model.losses import step_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
-from arc_trm.model.trm import Carry, act_step
+from arc_trm.model.recursion import Carry, act_step
 
 
 def bare_step(preset: str, batch: int, seq: int):

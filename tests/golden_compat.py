@@ -16,8 +16,9 @@ from arc_trm.infer.runner import Runner
 from arc_trm.model.build import build_model
 from arc_trm.model.losses import step_loss
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.reference import mapped_weights
-from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.convert.reference import mapped_weights
+from arc_trm.model.cores.trm.module import TRM
+from arc_trm.model.recursion import Carry, act_step
 from arc_trm.train.session import Schedule, TrainSession
 
 

@@ -14,8 +14,8 @@ TINY_MODEL = {"model.hidden_size": 32, "model.num_heads": 2, "model.H_cycles": 2
               "model.halt_max_steps": 3, "model.puzzle_emb_len": 1}
 # The same sizes as URM: one hidden state, ConvSwiGLU; as HRM: a one-block high-level module and the
 # Q-learning halt.
-URM = {"model.recursion": "urm", "model.mlp": "conv_swiglu"}
-HRM = {"model.recursion": "hrm", "model.h_layers": 1, "model.no_ACT_continue": False}
+URM = {"model.core": "urm", "model.mlp": "conv_swiglu"}
+HRM = {"model.core": "hrm", "model.hrm.h_layers": 1, "model.no_ACT_continue": False}
 ARCHS = {"trm": {}, "urm": URM, "hrm": HRM}
 
 

@@ -5,6 +5,7 @@ names and shapes alone (no reference code at test time): the compiled-model pref
 import torch
 
 from arc_trm.config import ModelConfig
+from arc_trm.model.cores.hrm.settings import HRMSettings
 from arc_trm.model.layers import swiglu_width
 
 PREFIX = "_orig_mod.model.inner."
@@ -13,7 +14,7 @@ PREFIX = "_orig_mod.model.inner."
 def small_hrm_config() -> ModelConfig:
     """The size of the golden file: 32 wide, 2 heads, 2 + 2 layers, H2 x L2, 3 halting steps, one
     puzzle position, the Q-learning halt."""
-    return ModelConfig(recursion="hrm", hidden_size=32, num_heads=2, num_layers=2, h_layers=2, expansion=4.0,
+    return ModelConfig(core="hrm", hidden_size=32, num_heads=2, num_layers=2, hrm=HRMSettings(h_layers=2), expansion=4.0,
                        H_cycles=2, L_cycles=2, halt_max_steps=3, halt_exploration_prob=0.5, puzzle_emb_len=1,
                        loss="stablemax", no_ACT_continue=False)
 
@@ -22,7 +23,7 @@ def hrm_shapes(cfg: ModelConfig, puzzle_ids: int) -> dict[str, tuple[int, ...]]:
     d, inter = cfg.hidden_size, swiglu_width(cfg.hidden_size, cfg.expansion)
     shapes = {"H_init": (d,), "L_init": (d,), "embed_tokens.embedding_weight": (12, d), "lm_head.weight": (12, d),
               "q_head.weight": (2, d), "q_head.bias": (2,), "puzzle_emb.weights": (puzzle_ids, d)}
-    for level, n in (("H_level", cfg.h_layers), ("L_level", cfg.num_layers)):
+    for level, n in (("H_level", cfg.hrm.h_layers), ("L_level", cfg.num_layers)):
         for i in range(n):
             shapes.update({f"{level}.layers.{i}.self_attn.qkv_proj.weight": (3 * d, d),
                            f"{level}.layers.{i}.self_attn.o_proj.weight": (d, d),

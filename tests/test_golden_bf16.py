@@ -39,7 +39,7 @@ def trm_cfg():
 
 
 def urm_cfg():
-    return ModelConfig(recursion="urm", mlp="conv_swiglu", hidden_size=512, num_heads=8, num_layers=4, expansion=4.0,
+    return ModelConfig(core="urm", mlp="conv_swiglu", hidden_size=512, num_heads=8, num_layers=4, expansion=4.0,
                        H_cycles=2, L_cycles=2, halt_max_steps=16, halt_exploration_prob=0.5, puzzle_emb_len=1,
                        stream_dtype="bfloat16")
 
@@ -113,7 +113,7 @@ def test_bf16_streams_at_the_papers_width_match_the_golden_file():
 def test_the_bf16_golden_file_fails_the_cast_and_scale_order_the_references_do_not_use(monkeypatch):
     """The input embedding scaled by √512 in float32 and then cast to bf16 (arc-trm before this change)
     rounds differently from the references' cast-then-scale: the logits of the first step move."""
-    from arc_trm.model import trm as trm_module
+    from arc_trm.model import recursion as trm_module
 
     def old_order(self, inputs, puzzle_emb):
         b, d = inputs.shape[0], self.cfg.hidden_size

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from arc_trm.model.reference import strip_prefixes
+from arc_trm.convert.reference import strip_prefixes
 from tests.golden_compat import golden, imported
 from tests.hrm_format import hrm_state_dict, small_hrm_config
 from tests.test_golden import SEQ, _batch, mismatches

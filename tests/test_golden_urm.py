@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from arc_trm.model.reference import strip_prefixes
+from arc_trm.convert.reference import strip_prefixes
 from tests.golden_compat import golden, imported
 from tests.test_golden import SEQ, _batch, mismatches
 from tests.urm_format import small_urm_config, urm_state_dict

@@ -17,7 +17,7 @@ from arc_trm.model import checkpoint
 from arc_trm.model.build import build_model
 from arc_trm.model.flops import blocks_per_step, train_example_flops, view_flops
 from arc_trm.model.memory import bytes_per_sample
-from arc_trm.model.reference import strip_prefixes
+from arc_trm.convert.reference import strip_prefixes
 from tests.helpers import run_two_processes, tiny_config, tiny_dataset
 from tests.hrm_format import hrm_state_dict, small_hrm_config
 from tests.test_cli_errors import TINY_SETS, cli, one_error_line
@@ -26,7 +26,7 @@ from tests.test_train import OPTIM, _assert_same, _session, _snapshot, _steps, a
 
 def test_hrm_presets_are_the_papers_and_run_as_the_trm_repository_runs_them():
     m = load_config("hrm-arc1-paper").model
-    assert (m.recursion, m.hidden_size, m.num_heads, m.h_layers, m.num_layers, m.H_cycles, m.L_cycles,
+    assert (m.core, m.hidden_size, m.num_heads, m.hrm.h_layers, m.num_layers, m.H_cycles, m.L_cycles,
             m.halt_max_steps, m.puzzle_emb_len, m.stream_dtype, m.no_ACT_continue) == \
         ("hrm", 512, 8, 4, 4, 2, 2, 16, 1, "bfloat16", False)
     assert sum(p.numel() for p in build_model(m, 900).parameters()) == 27_276_290     # the paper's 27 M
@@ -37,7 +37,7 @@ def test_hrm_presets_are_the_papers_and_run_as_the_trm_repository_runs_them():
                 cfg.optim.lr_warmup_steps, cfg.optim.puzzle_emb_lr, cfg.optim.weight_decay, cfg.optim.ema) == \
             (768, 100000, 10000, 1e-4, 2000, 1e-2, 0.1, False)
     smoke = load_config("smoke", model="hrm-tiny")
-    assert smoke.model.recursion == "hrm" and smoke.name == "smoke-hrm-tiny"
+    assert smoke.model.core == "hrm" and smoke.name == "smoke-hrm-tiny"
     assert "HRM, 512 wide, 4 + 4 layers (H + L)" in m.describe()
 
 
@@ -62,7 +62,7 @@ def _hrm_files(root, arch_name="recursive_reasoning.hrm@HierarchicalReasoningMod
     if config:
         arch = {"name": arch_name, "loss": {"name": "losses@ACTLossHead", "loss_type": "stablemax_cross_entropy"},
                 "halt_exploration_prob": 0.1, "halt_max_steps": cfg.halt_max_steps, "H_cycles": cfg.H_cycles,
-                "L_cycles": cfg.L_cycles, "H_layers": cfg.h_layers, "L_layers": cfg.num_layers,
+                "L_cycles": cfg.L_cycles, "H_layers": cfg.hrm.h_layers, "L_layers": cfg.num_layers,
                 "hidden_size": cfg.hidden_size, "num_heads": cfg.num_heads, "expansion": cfg.expansion,
                 "puzzle_emb_ndim": cfg.hidden_size, "pos_encodings": "rope"}
         if "recursive_reasoning" in arch_name:          # the TRM repository's copy names its dtype and mixer
@@ -94,7 +94,7 @@ def test_an_hrm_checkpoint_imports_with_every_tensor_exact_and_predicts(arch_nam
     assert "HRM, 32 wide, 2 + 2 layers (H + L), swiglu, H2 x L2, 3 halting steps" in r.stdout
     ck = checkpoint.load(tmp_path / "ck")
     m = ck.cfg.model
-    assert (m.recursion, m.h_layers, m.num_layers, m.H_cycles, m.L_cycles, m.puzzle_emb_len, m.no_ACT_continue) == \
+    assert (m.core, m.hrm.h_layers, m.num_layers, m.H_cycles, m.L_cycles, m.puzzle_emb_len, m.no_ACT_continue) == \
         ("hrm", 2, 2, 2, 2, 1, False)
     # sapientinc's config names no forward_dtype: its code's default, bf16, as the published runs
     assert m.stream_dtype == ("float32" if "recursive_reasoning" in arch_name else "bfloat16")
@@ -125,10 +125,11 @@ def test_bad_hrm_input_is_one_line_and_writes_nothing(tmp_path):
         "H_layers": 2, "L_layers": 2}}))
     one_error_line(cli("import-reference", tmp_path / "trm_step", "--config", tmp_path / "hrm.yaml", "--out",
                        tmp_path / "b"), "the config describes a HRM but the weights are a TRM's")
+    # the field's old name (model.recursion) still reads, checked under its new one
     one_error_line(cli("train", "--out", tmp_path / "c", *TINY_SETS, "--set=model.recursion=hmr"),
-                   "model.recursion must be one of 'trm', 'urm', 'hrm'")
-    one_error_line(cli("train", "--out", tmp_path / "d", *TINY_SETS, "--set=model.recursion=hrm",
-                       "--set=model.h_layers=0"), "an HRM needs a high-level module")
+                   "model.core must be one of 'trm', 'urm', 'hrm'")
+    one_error_line(cli("train", "--out", tmp_path / "d", *TINY_SETS, "--set=model.core=hrm",
+                       "--set=model.hrm.h_layers=0"), "model.hrm.h_layers = 0: must be at least 1")
     assert not any((tmp_path / x).exists() for x in "abcd")
 
 
@@ -158,3 +159,17 @@ def test_hrm_on_two_processes_and_micro_batches_equals_one_process(tmp_path):
 
 def test_hrm_resume_equals_uninterrupted(tmp_path):
     assert_resume_equals_uninterrupted(tmp_path, "hrm", OPTIM)
+
+
+def test_a_config_written_before_the_cores_had_folders_still_reads():
+    """Checkpoints and preset files name the core ``model.recursion`` and HRM's module ``model.h_layers``:
+    both read, into ``model.core`` and ``model.hrm.h_layers``."""
+    from arc_trm.config import RunConfig
+    old = RunConfig().to_dict()
+    for moved in ("core", "hrm", "vit"):
+        old["model"].pop(moved, None)
+    old["model"].update(recursion="hrm", h_layers=3, no_ACT_continue=False)
+    cfg = RunConfig.from_dict(old)
+    assert (cfg.model.core, cfg.model.hrm.h_layers) == ("hrm", 3)
+    old["model"].update(recursion="urm", h_layers=0, no_ACT_continue=True)    # a URM's: no HRM module
+    assert RunConfig.from_dict(old).model.core == "urm"

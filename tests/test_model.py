@@ -9,7 +9,8 @@ from arc_trm.config import load_config
 from arc_trm.infer.inference import predict_logits
 from arc_trm.model.losses import act_loss, log_stablemax, token_cross_entropy
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM, Carry, act_step, admit, dense_parameter_count
+from arc_trm.model.cores.trm.module import TRM
+from arc_trm.model.recursion import Carry, act_step, admit, dense_parameter_count
 from tests.helpers import run_two_processes, tiny_config, tiny_runner
 
 

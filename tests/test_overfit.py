@@ -13,7 +13,7 @@ from arc_trm.data.batches import split_batch
 from arc_trm.infer.inference import predict_logits
 from arc_trm.infer.runner import make_runner
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import TRM
+from arc_trm.model.cores.trm.module import TRM
 from arc_trm.train.session import Schedule, TrainSession
 
 MAX_STEPS = 1000

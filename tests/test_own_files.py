@@ -208,7 +208,7 @@ def test_a_session_file_replaced_by_a_pickle_is_refused_too(run, tmp_path):
     ("optim.lr=nan", "optim.lr = nan: must be a finite number"), ("optim.lr=inf", "must be a finite number"),
     ("train.max_steps=99999999999999999999999", "too large"), ("train.max_steps=-5", "must be 0 or more"),
     ("model.halt_exploration_prob=2", "between 0 and 1"), ("optim.beta2=1", "below 1"),
-    ("data.tasks=[1]", "a list of strings"), ("model.recursion=hmr", "must be one of"),
+    ("data.tasks=[1]", "a list of strings"), ("model.core=hmr", "must be one of"),
     ("model.hidden_size=true", "expects int"), ("ttt.optim=1", "is a table of settings"),
 ])
 def test_a_value_no_run_can_use_is_one_line_before_any_work(tmp_path, setting, needle):

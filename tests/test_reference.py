@@ -23,7 +23,8 @@ from arc_trm.data.tasks import load_spec
 from arc_trm.kaggle.package import PackageOptions, package
 from arc_trm.model import checkpoint
 from arc_trm.model.layers import swiglu_width
-from arc_trm.model.trm import TRM, Carry, act_step
+from arc_trm.model.cores.trm.module import TRM
+from arc_trm.model.recursion import Carry, act_step
 from arc_trm.solve.predict import predict
 from arc_trm.train.run import train
 from tests.helpers import tiny_config

@@ -16,7 +16,7 @@ from arc_trm.model import checkpoint
 from arc_trm.model.build import build_model
 from arc_trm.model.flops import application_flops, blocks_per_step, train_example_flops
 from arc_trm.model.memory import bytes_per_sample
-from arc_trm.model.reference import strip_prefixes
+from arc_trm.convert.reference import strip_prefixes
 from tests.test_cli_errors import ROOT, TINY_SETS, cli, one_error_line
 from tests.urm_format import small_urm_config, urm_state_dict
 
@@ -25,7 +25,7 @@ def test_urm_presets_resolve_to_the_published_settings():
     for name, dense, tasks in (("urm-arc1-paper", "adam_atan2", "arc1-train"), ("urm-arc2-paper", "muon", "arc2-train")):
         cfg = load_config(name)
         m = cfg.model
-        assert (m.recursion, m.mlp, m.num_layers, m.hidden_size, m.num_heads, m.H_cycles, m.L_cycles,
+        assert (m.core, m.mlp, m.num_layers, m.hidden_size, m.num_heads, m.H_cycles, m.L_cycles,
                 m.halt_max_steps, m.puzzle_emb_len, m.stream_dtype) == \
             ("urm", "conv_swiglu", 4, 512, 8, 2, 6, 16, 1, "bfloat16")
         assert (cfg.optim.puzzle_emb_lr, cfg.optim.lr, cfg.optim.lr_warmup_steps, cfg.optim.weight_decay,
@@ -66,7 +66,7 @@ def test_urms_schedule_starts_at_lr_zero_and_its_ema_is_computed_as_urms_code_co
 
 def test_a_run_preset_takes_another_model_preset():
     cfg = load_config("smoke", model="urm-tiny")
-    assert cfg.model.recursion == "urm" and cfg.model.mlp == "conv_swiglu" and cfg.name == "smoke-urm-tiny"
+    assert cfg.model.core == "urm" and cfg.model.mlp == "conv_swiglu" and cfg.name == "smoke-urm-tiny"
     assert cfg.data.synthetic_tasks == load_config("smoke").data.synthetic_tasks       # the run's settings stay
     r = cli("train", "--model", "smoke", "--out", "x")
     one_error_line(r, "not a model preset")
@@ -119,7 +119,7 @@ def test_import_of_a_urm_checkpoint_keeps_every_tensor_and_urm_config(imported):
     assert "URM, 32 wide, 2 layers, conv_swiglu, H2 x L2, 3 halting steps" in r.stdout
     ck = checkpoint.load(root / "ck")
     m = ck.cfg.model
-    assert (m.recursion, m.mlp, m.H_cycles, m.L_cycles, m.halt_max_steps, m.num_layers, m.puzzle_emb_len,
+    assert (m.core, m.mlp, m.H_cycles, m.L_cycles, m.halt_max_steps, m.num_layers, m.puzzle_emb_len,
             m.stream_dtype) == ("urm", "conv_swiglu", 2, 2, 3, 2, 1, "float32")
     assert ck.cfg.optim.dense == "muon"                                   # use_muon: true in the run's config
     w = strip_prefixes(raw)
@@ -169,7 +169,7 @@ def test_urms_own_training_checkpoint_imports_with_the_config_beside_it(tmp_path
     assert f"read the run's config beside the checkpoint: {tmp_path / 'config.yaml'}" in r.stdout
     ck = checkpoint.load(tmp_path / "ck")
     m = ck.cfg.model
-    assert (m.recursion, m.H_cycles, m.L_cycles, m.halt_max_steps, m.num_layers) == ("urm", 2, 2, 3, 2)
+    assert (m.core, m.H_cycles, m.L_cycles, m.halt_max_steps, m.num_layers) == ("urm", 2, 2, 3, 2)
     assert ck.cfg.optim.dense == "muon" and ck.info["reference_step"] == 1000
     sd, w = ck.model.state_dict(), strip_prefixes(raw)
     assert torch.equal(sd["layers.1.mlp.dwconv.weight"], w["layers.1.mlp.dwconv.weight"])
@@ -184,7 +184,7 @@ def test_urms_own_training_checkpoint_without_any_config_takes_urms_published_se
     assert "took URM's published ARC settings for what the tensors cannot tell (num_heads 8, H_cycles 2, " \
            "L_cycles 6, halt_max_steps 16" in r.stdout
     m = checkpoint.load(tmp_path / "ck").cfg.model
-    assert (m.recursion, m.mlp, m.H_cycles, m.L_cycles, m.halt_max_steps, m.stream_dtype) == \
+    assert (m.core, m.mlp, m.H_cycles, m.L_cycles, m.halt_max_steps, m.stream_dtype) == \
         ("urm", "conv_swiglu", 2, 6, 16, "bfloat16")
     other = tmp_path / "other.pt"
     torch.save({"step": 3, "optimizer_states": []}, other)
@@ -212,10 +212,10 @@ def test_bad_urm_input_is_one_line_and_writes_nothing(case, tmp_path):
     step, raw, _ = _urm_files(tmp_path, arch_name="trm.trm@TRM" if case == "trm_config" else "urm.urm@URM")
     if case == "no_conv":
         torch.save({k: v for k, v in raw.items() if ".dwconv." not in k}, step)
-    extra = {"recursion_typo": ["--set", "model.recursion=urn"], "dense_typo": ["--set", "optim.dense=adam"]}.get(case, [])
+    extra = {"recursion_typo": ["--set", "model.core=urn"], "dense_typo": ["--set", "optim.dense=adam"]}.get(case, [])
     r = cli("import-reference", step, "--config", tmp_path / "all_config.yaml", "--out", tmp_path / "out", *extra)
     want = {"no_conv": "missing tensor layers.0.mlp.dwconv.weight", "trm_config": "the config describes a TRM but the "
-            "weights are a URM's", "recursion_typo": "model.recursion must be one of 'trm', 'urm'",
+            "weights are a URM's", "recursion_typo": "model.core must be one of 'trm', 'urm'",
             "dense_typo": "optim.dense must be one of 'adam_atan2', 'muon'"}[case]
     one_error_line(r, want)
     assert not (tmp_path / "out").exists()
@@ -224,11 +224,11 @@ def test_bad_urm_input_is_one_line_and_writes_nothing(case, tmp_path):
 # ----------------------------------------------------------------------------- training through the CLI
 def test_smoke_trains_a_urm_and_init_from_refuses_mixing_architectures(tmp_path):
     out = tmp_path / "urm"
-    r = cli("train", "--out", out, *TINY_SETS, "--set=model.recursion=urm", "--set=model.mlp=conv_swiglu",
+    r = cli("train", "--out", out, *TINY_SETS, "--set=model.core=urm", "--set=model.mlp=conv_swiglu",
             "--set=train.max_steps=3", "--set=train.eval_interval_steps=3", "--set=optim.dense=muon")
     assert r.returncode == 0, r.stderr
     ck = checkpoint.load(out)
-    assert ck.cfg.model.recursion == "urm" and "layers.0.mlp.dwconv.weight" in ck.model.state_dict()
+    assert ck.cfg.model.core == "urm" and "layers.0.mlp.dwconv.weight" in ck.model.state_dict()
     line = one_error_line(cli("train", "--out", tmp_path / "trm", *TINY_SETS, "--set=train.max_steps=1",
-                              "--init-from", out / "last"), "another architecture", "model.recursion ('urm' there, 'trm' here)")
+                              "--init-from", out / "last"), "another architecture", "model.core ('urm' there, 'trm' here)")
     assert "--init-from" in line or "model preset" in line

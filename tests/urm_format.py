@@ -12,7 +12,7 @@ PREFIX = "_orig_mod.model.inner."
 
 def small_urm_config() -> ModelConfig:
     """The size of the golden file: 32 wide, 2 heads, 2 layers, H2 x L2, 3 loops, one puzzle position."""
-    return ModelConfig(recursion="urm", mlp="conv_swiglu", hidden_size=32, num_heads=2, num_layers=2, expansion=4.0,
+    return ModelConfig(core="urm", mlp="conv_swiglu", hidden_size=32, num_heads=2, num_layers=2, expansion=4.0,
                        H_cycles=2, L_cycles=2, halt_max_steps=3, halt_exploration_prob=0.5, puzzle_emb_len=1,
                        loss="stablemax")
 

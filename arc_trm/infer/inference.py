@@ -18,7 +18,7 @@ from arc_trm.data.batches import PredictionViews
 from arc_trm.data.canvas import VOCAB_SIZE
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.infer.runner import Runner
-from arc_trm.model.trm import Carry
+from arc_trm.model.recursion import Carry
 
 
 @dataclass

@@ -16,7 +16,7 @@ from torch import nn
 from arc_trm import clock, compile_cache
 from arc_trm.config import RunConfig
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.trm import Carry, RecursiveModel, act_step
+from arc_trm.model.recursion import Carry, RecursiveModel, act_step
 from arc_trm.slowdown import paced
 
 

@@ -1,14 +1,12 @@
-"""The recursive model a config names: ``model.recursion`` picks TRM, URM or HRM."""
+"""The model a config names: ``model.core`` picks the core (arc_trm/model/cores/registry.py)."""
 
 from __future__ import annotations
 
+from torch import nn
+
 from arc_trm.config import ModelConfig
-from arc_trm.model.hrm import HRM
-from arc_trm.model.trm import TRM, RecursiveModel
-from arc_trm.model.urm import URM
-
-CORES = {"trm": TRM, "urm": URM, "hrm": HRM}
+from arc_trm.model.cores.registry import core_of
 
 
-def build_model(cfg: ModelConfig, seq_len: int) -> RecursiveModel:
-    return CORES[cfg.recursion](cfg, seq_len)
+def build_model(cfg: ModelConfig, seq_len: int) -> nn.Module:
+    return core_of(cfg).module(cfg, seq_len)

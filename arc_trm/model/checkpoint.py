@@ -28,7 +28,7 @@ from arc_trm.jsonfile import read_json
 from arc_trm.model.ema import EMA
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
-from arc_trm.model.trm import RecursiveModel
+from arc_trm.model.recursion import RecursiveModel
 
 # Settings a trained checkpoint fixes: its weights and its puzzle table were made with them.
 FIXED_BY_TRAINING = ("model.", "data.")

@@ -53,6 +53,6 @@ def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, k
 
 
 def step_loss(out: dict, kind: str = "stablemax"):
-    """:func:`act_loss` of one :func:`arc_trm.model.trm.act_step`'s outputs."""
+    """:func:`act_loss` of one :func:`arc_trm.model.recursion.act_step`'s outputs."""
     return act_loss(out["logits"], out["q_halt"], out["data"]["labels"], kind, out.get("q_continue"),
                     out.get("target_q_continue"))

@@ -15,19 +15,12 @@ import torch
 
 from arc_trm.config import ModelConfig
 from arc_trm.errors import ArcTrmError
-from arc_trm.model.flops import blocks_per_step, seq_total
-from arc_trm.model.layers import swiglu_width
+from arc_trm.model.cores.registry import core_of
 
 
 def bytes_per_sample(m: ModelConfig, canvas: int, device_type: str, mixed_precision: str) -> float:
-    tokens = seq_total(m, canvas)
-    per_token = 12 * m.hidden_size + 4 * swiglu_width(m.hidden_size, m.expansion)
-    if device_type != "cuda" and not m.mlp_t:
-        per_token += m.num_heads * tokens
-    if m.mlp == "conv_swiglu":      # the convolution's input and output (bf16)
-        per_token += swiglu_width(m.hidden_size, m.expansion)
-    width = 2 if mixed_precision in ("bf16", "fp16") else 4
-    return per_token * tokens * blocks_per_step(m)[1] * width
+    """The activations one sample's training step keeps: the core's own estimate."""
+    return core_of(m).activation_bytes(m, canvas, device_type, mixed_precision)
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -204,7 +204,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             if cand_path is not None:
                 source = {"checkpoint": str(ck.folder), "strategy": cfg.predict.strategy,
                           "views_per_input": cfg.predict.views_per_input or cfg.ttt.augmentations,
-                          "recursion": cfg.model.recursion}
+                          "core": cfg.model.core}
                 write_with_candidates(out, final, expected, cand_path, matching(state["lists"], final), source)
             else:
                 write(out, final, expected)

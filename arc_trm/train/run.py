@@ -31,7 +31,7 @@ from arc_trm.model import checkpoint
 from arc_trm.model.memory import check_fits, size_text, table_bytes
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
-from arc_trm.model.trm import RecursiveModel
+from arc_trm.model.recursion import RecursiveModel
 from arc_trm.paths import check_io, place
 from arc_trm.stopflag import StopFlag
 from arc_trm.train.metrics import MetricLog, plot_curves

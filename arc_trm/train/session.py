@@ -27,7 +27,7 @@ from arc_trm.infer.runner import Runner
 from arc_trm.model.ema import EMA
 from arc_trm.model.losses import step_loss
 from arc_trm.model.optim import dense_optimizer, lr_at, set_lr
-from arc_trm.model.trm import Carry, exploration_min_steps
+from arc_trm.model.recursion import Carry, exploration_min_steps
 from arc_trm.train.tensor_tree import read_tree, write_tree
 
 # Per-step sums kept on the device: loss, samples halted, halted and exact, their step counts,

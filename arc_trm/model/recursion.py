@@ -1,9 +1,6 @@
-"""The Tiny Recursive Model and its ACT (adaptive computation time) step.
-
-One small block stack ``f`` is applied recursively. Per ACT step (one supervision step):
-H_cycles−1 cycles without gradient, then one with gradient; a cycle runs L_cycles updates
-``z_L ← f(z_L, z_H + x)`` and then ``z_H ← f(z_H, z_L)``. The answer is read from ``z_H``
-and a halting logit from its first position. The carry (z_H, z_L) is detached between steps.
+"""What the token cores (TRM, URM, HRM) share: the recursive model's embeddings, read-out and halting
+head, the carry between supervision steps and the ACT (adaptive computation time) step that drives any
+of them. Each core's own recursion is a subclass in ``arc_trm/model/cores/<core>/module.py``.
 
 The puzzle embedding table is *not* part of this module: the caller looks up the rows of the
 batch's puzzle IDs and passes them in, so DDP never touches the (very large) table.
@@ -85,47 +82,6 @@ class RecursiveModel(nn.Module):
         """Logits over the grid positions (B, seq_len, vocab) and the Q head's logits at position 0, in
         float32 (B, rows): row 0 halts; a second row, where the model has one, is "continue"."""
         return self.lm_head(z)[:, self.cfg.puzzle_emb_len:], self.q_head(z[:, 0]).float()
-
-
-class TRM(RecursiveModel):
-    def __init__(self, cfg: ModelConfig, seq_len: int):
-        super().__init__(cfg, seq_len)
-        d = cfg.hidden_size
-        # Fixed random initial states (buffers in the reference code too, not trained).
-        self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0))
-        self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0))
-
-    def empty_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (batch, self.seq_total, self.cfg.hidden_size)
-        return (torch.zeros(shape, device=device, dtype=self.stream_dtype),
-                torch.zeros(shape, device=device, dtype=self.stream_dtype))
-
-    def start(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
-              puzzle_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A step's beginning: reset slots take ``H_init`` / ``L_init``, both states in the stream's dtype,
-        and the input embedding."""
-        r, dt = reset.view(-1, 1, 1), self.stream_dtype
-        z_H = torch.where(r, self.H_init.to(dt), z_H.to(dt))
-        z_L = torch.where(r, self.L_init.to(dt), z_L.to(dt))
-        return z_H, z_L, self.input_embedding(inputs, puzzle_emb)
-
-    # ------------------------------------------------------------------ one ACT step
-    def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, reset: torch.Tensor, inputs: torch.Tensor,
-                puzzle_emb: torch.Tensor):
-        """One supervision step. Returns (z_H, z_L) detached, logits (B, seq_len, vocab) and the Q
-        logits (B, 1)."""
-        z_H, z_L, x = self.start(z_H, z_L, reset, inputs, puzzle_emb)
-        c = self.cfg
-        with torch.no_grad():
-            for _ in range(c.H_cycles - 1):
-                for _ in range(c.L_cycles):
-                    z_L = self.f(z_L, z_H + x)
-                z_H = self.f(z_H, z_L)
-        for _ in range(c.L_cycles):
-            z_L = self.f(z_L, z_H + x)
-        z_H = self.f(z_H, z_L)
-        logits, q = self.read_out(z_H)
-        return z_H.detach(), z_L.detach(), logits, q
 
 
 def dense_parameter_count(model: nn.Module) -> int:

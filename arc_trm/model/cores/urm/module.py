@@ -15,7 +15,7 @@ import torch
 
 from arc_trm.config import ModelConfig
 from arc_trm.model.layers import Linear, trunc_normal_
-from arc_trm.model.trm import RecursiveModel
+from arc_trm.model.recursion import RecursiveModel
 
 
 class URM(RecursiveModel):

@@ -6,10 +6,10 @@ What a file holds is read, not assumed:
   dict of URM's ``pretrain.py`` (``step``, ``model_state_dict``, ``optimizer_states``, RNG states), whose
   ``model_state_dict`` is taken; the file is read with ``weights_only=True``, so nothing beyond tensors
   and plain values is ever unpickled;
-- its architecture: from its tensor names, through the table of known layouts (:data:`LAYOUTS`: HRM
-  ``H_level.layers.*`` and ``L_level.layers.*`` + ``H_init``; TRM ``L_level.layers.*`` + ``H_init``; URM
-  ``layers.*`` + ``init_hidden``), each with its names, its halting head and the published ARC settings
-  for what shapes cannot tell;
+- its architecture: from its tensor names, through the layout each core declares (its folder's
+  ``layout.py``: HRM ``H_level.layers.*`` and ``L_level.layers.*`` + ``H_init``; TRM ``L_level.layers.*`` +
+  ``H_init``; URM ``layers.*`` + ``init_hidden``), each with its names, its halting head and the published
+  ARC settings for what shapes cannot tell;
 - its config: ``--config``, else the first of ``all_config.yaml`` (TRM's ``pretrain.py``),
   ``config.yaml`` (URM's ``save_code_and_config``) and ``.hydra/config.yaml`` beside the file; without
   one, the layout's published ARC settings, and the import says which it took.
@@ -28,9 +28,7 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -41,9 +39,10 @@ from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import read_json
 from arc_trm.model import checkpoint
-from arc_trm.model.layers import swiglu_width
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
+from arc_trm.model.core import Core
+from arc_trm.model.cores.registry import CORES
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 
 PREFIXES = ("_orig_mod.", "model.inner.")
 # Buffers the reference may save that carry no weights.
@@ -53,129 +52,9 @@ SEPARATOR = "|||"
 CONFIG_NAMES = ("all_config.yaml", "config.yaml", ".hydra/config.yaml")
 
 
-def _channel_names(ref: str, ours: str, attention: bool = True) -> dict[str, str]:
-    """One block's tensors: reference prefix ``ref`` → arc-trm prefix ``ours``."""
-    names = {f"{ref}.mlp.gate_up_proj.weight": f"{ours}.mlp.gate_up.weight",
-             f"{ref}.mlp.down_proj.weight": f"{ours}.mlp.down.weight",
-             f"{ref}.mlp.dwconv.weight": f"{ours}.mlp.dwconv.weight",
-             f"{ref}.mlp.dwconv.bias": f"{ours}.mlp.dwconv.bias"}
-    if attention:
-        names.update({f"{ref}.self_attn.qkv_proj.weight": f"{ours}.attn.qkv.weight",
-                      f"{ref}.self_attn.o_proj.weight": f"{ours}.attn.out.weight"})
-    else:
-        names.update({f"{ref}.mlp_t.gate_up_proj.weight": f"{ours}.mlp_t.gate_up.weight",
-                      f"{ref}.mlp_t.down_proj.weight": f"{ours}.mlp_t.down.weight"})
-    return names
-
-
-def _expansion(d: int, inter: int) -> float:
-    return 4.0 if not inter or swiglu_width(d, 4.0) == inter else inter * 3 / (2 * d)
-
-
-def _layer_count(w: dict, prefix: str) -> int:
-    depth = prefix.count(".")
-    return len({int(k.split(".")[depth]) for k in w if k.startswith(prefix)})
-
-
-def _trm_shapes(w: dict) -> dict:
-    d = int(w["H_init"].shape[0])
-    mlp_t = any(".mlp_t." in k for k in w)
-    gate = w.get("L_level.layers.0.mlp.gate_up_proj.weight")
-    return {"hidden_size": d, "num_layers": _layer_count(w, "L_level.layers."), "mlp_t": mlp_t,
-            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
-            "pos_encoding": "learned" if "embed_pos.embedding_weight" in w else ("none" if mlp_t else "rope")}
-
-
-def _urm_shapes(w: dict) -> dict:
-    d = int(w["init_hidden"].shape[0])
-    conv, gate = w.get("layers.0.mlp.dwconv.weight"), w.get("layers.0.mlp.gate_up_proj.weight")
-    return {"hidden_size": d, "num_layers": _layer_count(w, "layers."),
-            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
-            "conv_kernel": int(conv.shape[-1]) if conv is not None else 2}
-
-
-def _hrm_shapes(w: dict) -> dict:
-    for level in ("H_level", "L_level"):
-        if not _has(w, f"{level}.layers."):
-            raise ArcTrmError(f"missing module {level}: an HRM checkpoint holds both H_level.layers.* and "
-                              "L_level.layers.* tensors")
-    d = int(w["H_init"].shape[0])
-    gate = w.get("L_level.layers.0.mlp.gate_up_proj.weight")
-    return {"hidden_size": d, "num_layers": _layer_count(w, "L_level.layers."),
-            "h_layers": _layer_count(w, "H_level.layers."), "mlp_t": any(".mlp_t." in k for k in w),
-            "expansion": _expansion(d, int(gate.shape[0]) // 2 if gate is not None else 0),
-            "pos_encoding": "learned" if "embed_pos.embedding_weight" in w else "rope"}
-
-
-def _hrm_names(cfg: ModelConfig) -> dict[str, str]:
-    names = _trm_names(cfg)
-    for i in range(cfg.h_layers):
-        names.update(_channel_names(f"H_level.layers.{i}", f"h_layers.{i}", attention=not cfg.mlp_t))
-    return names
-
-
-def _trm_names(cfg: ModelConfig) -> dict[str, str]:
-    names = {"H_init": "H_init", "L_init": "L_init", "embed_tokens.embedding_weight": "embed_tokens",
-             "lm_head.weight": "lm_head.weight", "embed_pos.embedding_weight": "embed_pos"}
-    for i in range(cfg.num_layers):
-        names.update(_channel_names(f"L_level.layers.{i}", f"layers.{i}", attention=not cfg.mlp_t))
-    return names
-
-
-def _urm_names(cfg: ModelConfig) -> dict[str, str]:
-    names = {"init_hidden": "init_hidden", "embed_tokens.embedding_weight": "embed_tokens",
-             "lm_head.weight": "lm_head.weight"}
-    for i in range(cfg.num_layers):
-        names.update(_channel_names(f"layers.{i}", f"layers.{i}"))
-    return names
-
-
-@dataclass(frozen=True)
-class Layout:
-    """One reference code base's checkpoint: how its tensors are recognised and named, what its shapes
-    tell, and its published ARC settings for the rest."""
-
-    recursion: str
-    describe: str                                       # for messages: its tensor names
-    matches: Callable[[dict], bool]
-    shapes: Callable[[dict], dict]                      # model fields the tensors determine
-    names: Callable[[ModelConfig], dict[str, str]]      # reference name → arc-trm name
-    defaults: dict                                      # the published ARC runs' settings
-    arch_name: str                                      # what its config's arch.name contains
-    fixed: dict = field(default_factory=dict)           # fields its code always has
-
-
-def _has(w: dict, prefix: str) -> bool:
-    return any(k.startswith(prefix) for k in w)
-
-
-LAYOUTS = (
-    # HRM before TRM: it has TRM's names and a high-level module beside them
-    Layout("hrm", "model.inner.H_level.layers.* and L_level.layers.* with H_init",
-           lambda w: "H_init" in w and _has(w, "H_level.layers."), _hrm_shapes, _hrm_names,
-           # the TRM repository's config/arch/hrm.yaml (sapientinc/HRM's config/arch/hrm_v1.yaml)
-           {"num_heads": 8, "H_cycles": 2, "L_cycles": 2, "halt_max_steps": 16, "puzzle_emb_len": 1,
-            "stream_dtype": "bfloat16"}, "hrm", {"recursion": "hrm", "mlp": "swiglu", "no_ACT_continue": False}),
-    Layout("trm", "model.inner.L_level.layers.* with H_init",
-           lambda w: "H_init" in w and _has(w, "L_level.layers."), _trm_shapes, _trm_names,
-           # the reference's ARC runs (config/arch/trm.yaml and its README's commands)
-           {"num_heads": 8, "H_cycles": 3, "L_cycles": 4, "halt_max_steps": 16, "puzzle_emb_len": 16,
-            "stream_dtype": "bfloat16"}, "trm", {"recursion": "trm", "mlp": "swiglu"}),
-    Layout("urm", "model.inner.layers.* with init_hidden",
-           lambda w: "init_hidden" in w and any(k.startswith("layers.") for k in w), _urm_shapes, _urm_names,
-           # URM's ARC runs (scripts/URM_arcagi1.sh, URM_arcagi2.sh)
-           {"num_heads": 8, "H_cycles": 2, "L_cycles": 6, "halt_max_steps": 16, "puzzle_emb_len": 1,
-            "stream_dtype": "bfloat16", "pos_encoding": "rope"}, "urm",
-           {"recursion": "urm", "mlp": "conv_swiglu"}),
-)
-
-
-def layout_of(w: dict[str, torch.Tensor]) -> Layout | None:
-    return next((lay for lay in LAYOUTS if lay.matches(w)), None)
-
-
-def layout_named(recursion: str) -> Layout:
-    return next(lay for lay in LAYOUTS if lay.recursion == recursion)
+def core_matching(w: dict[str, torch.Tensor]) -> Core | None:
+    """The core whose reference layout the tensor names match (in the registry's order)."""
+    return next((core for core in CORES.values() if core.layout.matches(w)), None)
 
 
 def _first_sentence(e: Exception, limit: int = 200) -> str:
@@ -207,12 +86,12 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise ArcTrmError(f"not a tensor state dict (it holds {keys}; expected the model.state_dict() a reference "
                           "saves, or a training checkpoint with model_state_dict)", source=str(path))
     out = strip_prefixes(raw)
-    lay = layout_of(out)
-    if lay is None:
-        known = "; ".join(f"{lay.recursion.upper()}: {lay.describe}" for lay in LAYOUTS)
+    core = core_matching(out)
+    if core is None:
+        known = "; ".join(f"{c.title}: {c.layout.describe}" for c in CORES.values())
         raise ArcTrmError(f"not a checkpoint of a known layout ({known})", source=str(path))
     try:
-        lay.shapes(out)                  # a layout's own check: an HRM needs both its modules
+        core.layout.shapes(out)                  # a layout's own check: an HRM needs both its modules
     except ArcTrmError as e:
         raise ArcTrmError(e.reason, source=str(path)) from None
     return out, meta
@@ -234,9 +113,9 @@ def strip_prefixes(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def architecture(w: dict[str, torch.Tensor]) -> str | None:
-    """The recursion of the layout the tensor names match (None for none)."""
-    lay = layout_of(w)
-    return lay.recursion if lay else None
+    """The core whose layout the tensor names match (None for none)."""
+    core = core_matching(w)
+    return core.name if core else None
 
 
 def config_beside(step_file: Path) -> Path | None:
@@ -268,21 +147,9 @@ def config_from_yaml(path: Path) -> dict:
     fields = {k: arch[k] for k in ("hidden_size", "num_heads", "expansion", "H_cycles", "L_cycles", "halt_max_steps",
                                    "halt_exploration_prob", "puzzle_emb_len", "mlp_t", "rope_theta") if k in arch}
     name = str(arch.get("name", "")).lower()
-    lay = next((lay for lay in LAYOUTS if lay.arch_name != "trm" and lay.arch_name in name), layout_named("trm"))
-    fields.update(lay.fixed)
-    if lay.recursion == "urm":
-        if "loops" in arch:
-            fields["halt_max_steps"] = arch["loops"]
-        if "num_layers" in arch:
-            fields["num_layers"] = arch["num_layers"]
-    if "L_layers" in arch:
-        fields["num_layers"] = arch["L_layers"]
-    if lay.recursion == "hrm":
-        if "H_layers" in arch:
-            fields["h_layers"] = arch["H_layers"]
-        fields["puzzle_emb_len"] = 1              # HRM's code: ceil(puzzle_emb_ndim / hidden_size) positions
-    elif "no_ACT_continue" in arch:
-        fields["no_ACT_continue"] = bool(arch["no_ACT_continue"])
+    core = next((c for c in CORES.values() if c.name != "trm" and c.layout.arch_name in name), CORES["trm"])
+    fields.update(core.layout.fixed)
+    fields.update(core.layout.arch_fields(arch))
     if "pos_encodings" in arch:
         fields["pos_encoding"] = arch["pos_encodings"]
     if arch.get("forward_dtype") in ("bfloat16", "float32"):   # the dtype its weights were trained with
@@ -296,7 +163,7 @@ def config_from_yaml(path: Path) -> dict:
     if ndim is not None and hidden is not None and ndim != hidden:
         raise ArcTrmError(f"puzzle_emb_ndim {ndim} differs from hidden_size {hidden}; arc-trm's puzzle rows are "
                           "hidden_size wide", source=str(path))
-    if fields.get("puzzle_emb_len") == 0 or (lay.recursion == "urm" and ndim):
+    if fields.get("puzzle_emb_len") == 0:
         fields["puzzle_emb_len"] = 1          # ceil(puzzle_emb_ndim / hidden_size) positions
     for k in ("expansion", "halt_exploration_prob", "rope_theta"):
         if k in fields:
@@ -314,19 +181,19 @@ def use_muon(path: Path) -> bool:
 
 def config_from_shapes(w: dict[str, torch.Tensor]) -> dict:
     """Model fields the tensors determine, with the layout's published ARC settings for the rest."""
-    lay = layout_of(w)
+    lay = core_matching(w).layout
     return {**lay.defaults, **lay.fixed, **lay.shapes(w)}
 
 
 def mapped_weights(w: dict[str, torch.Tensor], cfg: ModelConfig, source: str) -> dict[str, torch.Tensor]:
     """arc-trm's names for the reference's tensors; a missing, unknown or mis-shaped tensor is
     refused with its name, the expected and the found shape."""
-    names = layout_named(cfg.recursion).names(cfg)
+    names = CORES[cfg.core].layout.names(cfg)
     want = build_model(cfg, CANVAS * CANVAS).state_dict()
     unknown = sorted(k for k in w if (k not in names or names[k] not in want)
                      and k not in ("q_head.weight", "q_head.bias", "puzzle_emb.weights") and not IGNORED.match(k))
     if unknown:
-        kind = {"urm": "URM"}.get(cfg.recursion, f"{'MLP-t' if cfg.mlp_t else 'attention'} {cfg.recursion.upper()}")
+        kind = {"urm": "URM"}.get(cfg.core, f"{'MLP-t' if cfg.mlp_t else 'attention'} {cfg.core.upper()}")
         raise ArcTrmError(f"unexpected tensor {unknown[0]} for a {cfg.num_layers}-layer {kind} with "
                           f"{cfg.mlp} ({len(unknown)} unexpected)", source=source)
     out = {}
@@ -406,12 +273,12 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArcTrmError("already exists; choose a new folder for the imported checkpoint", source=str(out))
     w, meta = read_checkpoint(step_file)
-    lay = layout_of(w)
+    core = core_matching(w)
+    lay = core.layout
     if meta["container"] == "training checkpoint":
         notes.append("read the model_state_dict of a training checkpoint"
                      + (f" (step {meta['step']})" if meta.get("step") is not None else ""))
-    cfg = RunConfig(name="reference-import", model_preset={"urm": "urm-paper", "hrm": "hrm-paper"}.get(lay.recursion,
-                                                                                                "trm-paper-att"))
+    cfg = RunConfig(name="reference-import", model_preset=lay.paper_preset)
     set_fields(cfg, {f"model.{k}": v for k, v in config_from_shapes(w).items()})
     found = config or config_beside(step_file)
     if found is not None:
@@ -421,12 +288,12 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
         if use_muon(found):
             cfg.optim.dense = "muon"
     else:
-        notes.append(f"no config given or beside the checkpoint ({', '.join(CONFIG_NAMES)}): took {lay.recursion.upper()}'s "
+        notes.append(f"no config given or beside the checkpoint ({', '.join(CONFIG_NAMES)}): took {core.title}'s "
                      f"published ARC settings for what the tensors cannot tell ({_settings(lay.defaults)})")
     apply_overrides(cfg, overrides or [])
-    if cfg.model.recursion != lay.recursion:
-        raise ArcTrmError(f"the config describes a {cfg.model.recursion.upper()} but the weights are a "
-                          f"{lay.recursion.upper()}'s", source=str(found or step_file))
+    if cfg.model.core != core.name:
+        raise ArcTrmError(f"the config describes a {cfg.model.core.upper()} but the weights are a "
+                          f"{core.title}'s", source=str(found or step_file))
     if cfg.model.hidden_size != lay.shapes(w)["hidden_size"]:
         raise ArcTrmError(f"the config's hidden size {cfg.model.hidden_size} disagrees with the checkpoint's "
                           f"{lay.shapes(w)['hidden_size']}", source=str(found or step_file))
