@@ -318,7 +318,9 @@ def _cmd_import_reference(args: argparse.Namespace) -> int:
     for n in notes:
         print(f"arc-trm import-reference: {n}")
     known = (f"{len(ck.puzzles.task_ids)} known tasks, {ck.puzzles.num_plans} embedding rows" if ck.puzzles.task_ids
-             else "no identifiers: every task will be treated as unseen (rows start at the trained mean)")
+             else "no identifiers: every task will be treated as unseen (rows start "
+             + ("fresh, as the reference's test-time training starts them)" if ck.cfg.ttt.new_rows == "fresh"
+                else "at the trained mean)"))
     print(f"wrote {ck.folder}: {ck.cfg.model.describe()}; {known}")
     return 0
 

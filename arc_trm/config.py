@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_type_hints
 
 from arc_trm.errors import ArcTrmError
 from arc_trm.model.cores.hrm.settings import HRMSettings
+from arc_trm.model.cores.vit.settings import ViTSettings
 
 
 def _rule(check, text: str) -> dict:
@@ -63,9 +64,11 @@ class ModelConfig:
     # Reasoning Model, arXiv 2512.14693) or "hrm" (the Hierarchical Reasoning Model, arXiv 2506.21734, as the
     # TRM repository measured it: a low-level module of num_layers blocks and a high-level module of
     # hrm.h_layers blocks, H_cycles x L_cycles updates per ACT step of which only the last of each carries
-    # gradient). The fields above and below are the token cores' shared settings; a field only one core
-    # reads sits in that core's own section (model.hrm).
-    core: Literal["trm", "urm", "hrm"] = "trm"
+    # gradient); or "vit" (VARC's ViT, arXiv 2511.14761: a vision transformer over a pixel canvas, one pass;
+    # its own fields in model.vit, and hidden_size, num_heads, num_layers and puzzle_emb_len as its
+    # embed_dim, heads, depth and task tokens). The fields above and below are the token cores' shared
+    # settings; a field only one core reads sits in that core's own section (model.hrm, model.vit).
+    core: Literal["trm", "urm", "hrm", "vit"] = "trm"
     # The channel MLP of any token core: "swiglu" or "conv_swiglu" (URM's short depthwise convolution over
     # the tokens between the gate and the down projection, kernel conv_kernel, its weights and
     # computation in bf16 as in URM's code).
@@ -75,10 +78,24 @@ class ModelConfig:
     # positive; False (HRM's Q-learning) halts when it exceeds the "continue" logit, which learns a
     # bootstrapped target from one more forward pass without gradient.
     no_ACT_continue: bool = True
+    # the puzzle-embedding rows' initial values: 0 (TRM's zeros: a new puzzle starts from "no information")
+    # or the standard deviation of a truncated normal (VARC's task tokens: 0.02)
+    puzzle_emb_init_std: float = _f(0.0, AT_LEAST_0)
     hrm: HRMSettings = field(default_factory=HRMSettings)
+    vit: ViTSettings = field(default_factory=ViTSettings)
+
+    def pixel_side(self) -> int | None:
+        """The side of the pixel canvas a vision core draws grids on (None: the token canvas of data.canvas)."""
+        return self.vit.image_size if self.core == "vit" else None
 
     def describe(self) -> str:
         """One line a person reads: "TRM, 512 wide, 2 layers, swiglu, H3 x L6, 16 halting steps"."""
+        if self.core == "vit":
+            v = self.vit
+            depth = (f"a {self.num_layers}-block core x {v.loops} loops" if v.loops > 1
+                     else f"{self.num_layers} layers")
+            return (f"{'Loop-ViT' if v.loops > 1 else 'ViT'}, {self.hidden_size} wide, {depth}, {self.num_heads} heads, "
+                    f"{v.patch_size}x{v.patch_size} patches on a {v.image_size}x{v.image_size} canvas")
         layers = (f"{self.hrm.h_layers} + {self.num_layers} layers (H + L)" if self.core == "hrm"
                   else f"{self.num_layers} layers")
         return (f"{self.core.upper()}, {self.hidden_size} wide, {layers}, {self.mlp}, "
@@ -87,6 +104,20 @@ class ModelConfig:
     def problems(self) -> list[str]:
         """Rules between fields (each field's own range is checked as it is set)."""
         out = []
+        if self.core == "vit":
+            v, heads = self.vit, self.num_heads
+            if self.hidden_size % heads or (self.hidden_size // heads) % 4:
+                out.append(f"model.num_heads = {heads}: the ViT's 2-D rotary embedding needs a head width "
+                           f"(hidden_size / num_heads) divisible by 4, and {self.hidden_size} / {heads} is not")
+            if v.image_size % v.patch_size:
+                out.append(f"model.vit.patch_size = {v.patch_size}: must divide model.vit.image_size ({v.image_size})")
+            if self.halt_max_steps != 1:
+                out.append(f"model.halt_max_steps = {self.halt_max_steps}: the ViT answers in one pass (set 1)")
+            if v.min_loops > v.loops:
+                out.append(f"model.vit.min_loops = {v.min_loops}: at most model.vit.loops ({v.loops})")
+            if v.dynamic_exit and not v.exit_gate:
+                out.append("model.vit.dynamic_exit = true needs the exit gate (model.vit.exit_gate = true)")
+            return out
         if not self.mlp_t and self.hidden_size % self.num_heads:
             out.append(f"model.num_heads = {self.num_heads}: must divide model.hidden_size ({self.hidden_size})")
         elif not self.mlp_t and self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
@@ -127,6 +158,8 @@ class DataConfig:
 class OptimConfig:
     lr: float = _f(1e-4, AT_LEAST_0)
     lr_warmup_steps: int = _f(2000, AT_LEAST_0)
+    # > 0: the warmup as passes over the data instead (VARC: 10 epochs), converted to steps at the start
+    lr_warmup_epochs: float = _f(0.0, AT_LEAST_0)
     lr_min_ratio: float = _f(1.0, FRACTION)    # TRM ARC runs keep the LR flat after warmup
     weight_decay: float = _f(0.1, AT_LEAST_0)
     beta1: float = _f(0.9, BETA)
@@ -141,9 +174,17 @@ class OptimConfig:
     # the first optimizer step's learning rate in warmup: "one_step" (TRM: step k runs at (k+1)/warmup of
     # the lr) or "zero" (URM's code, whose step counter advances after the update: k/warmup, so 0 first)
     warmup_start: Literal["one_step", "zero"] = "one_step"
-    # "adam_atan2" (TRM's) or "muon" (URM's ARC-AGI-2 recipe: every 2-D dense weight through Muon,
-    # the rest through AdamW with these betas and weight decay; see arc_trm/model/muon.py).
-    dense: Literal["adam_atan2", "muon"] = "adam_atan2"
+    # "adam_atan2" (TRM's), "muon" (URM's ARC-AGI-2 recipe: every 2-D dense weight through Muon,
+    # the rest through AdamW with these betas and weight decay; see arc_trm/model/muon.py) or "adamw"
+    # (torch's AdamW: VARC's).
+    dense: Literal["adam_atan2", "muon", "adamw"] = "adam_atan2"
+    # how the puzzle-embedding rows learn: "sign_sgd" (TRM's: the batch's rows only, at puzzle_emb_lr) or
+    # "adamw" (VARC's task tokens, an embedding inside its model: torch's AdamW over the whole table at the
+    # dense lr, betas and weight decay, every row every step)
+    puzzle_emb_update: Literal["sign_sgd", "adamw"] = "sign_sgd"
+    # clip the gradients' global norm to this before a step (0: never; VARC: 1.0, over the dense weights and
+    # the task-token table together)
+    max_grad_norm: float = _f(0.0, AT_LEAST_0)
 
 
 @dataclass
@@ -174,6 +215,9 @@ def _ttt_optim() -> OptimConfig:
 @dataclass
 class TTTConfig:
     mode: Literal["off", "embeddings", "embeddings_then_full", "full"] = "embeddings_then_full"
+    # the rows of tasks the checkpoint never saw: "mean" (the mean of its trained rows) or "fresh" (drawn as
+    # model.puzzle_emb_init_std says: VARC's --resume-skip-task-token)
+    new_rows: Literal["mean", "fresh"] = "mean"
     augmentations: int = _f(100, AT_LEAST_0)
     embedding_steps: int = _f(200, AT_LEAST_0)
     full_steps: int = _f(200, AT_LEAST_0)
@@ -198,6 +242,8 @@ class PredictConfig:
     use_ema: bool = True                      # predict with the EMA weights when the checkpoint has them
     halt_early: bool = False                  # True: freeze each answer at its first confident halt
     candidates: int = _f(10, AT_LEAST_1)          # ranked candidates per test input in `predict --candidates`
+    # a vision core's draws per augmented view: each at a random scale and offset (VARC's --num-attempts 10)
+    pixel_draws: int = _f(10, AT_LEAST_1)
     # during inference, the submission (and candidates) are rewritten from the votes so far at most this
     # often, so even a kill -9 keeps the answers of all but the last interval (0: only at the end)
     save_every_s: float = _f(60.0, AT_LEAST_0)
@@ -228,7 +274,13 @@ class RunConfig:
         return check(cfg)
 
     def problems(self) -> list[str]:
-        return self.model.problems()
+        out = self.model.problems()
+        side = self.model.pixel_side()
+        if side is not None and side - 2 < self.data.canvas:
+            out.append(f"model.vit.image_size = {side}: the pixel canvas holds grids up to {side - 2} cells a side "
+                       f"(a border and a margin) and data.canvas is {self.data.canvas}; use image_size "
+                       f"{self.data.canvas + 2} or more (varc-vit: 64)")
+        return out
 
 
 def check(cfg: RunConfig) -> RunConfig:

@@ -16,7 +16,10 @@ TINY_MODEL = {"model.hidden_size": 32, "model.num_heads": 2, "model.H_cycles": 2
 # Q-learning halt.
 URM = {"model.core": "urm", "model.mlp": "conv_swiglu"}
 HRM = {"model.core": "hrm", "model.hrm.h_layers": 1, "model.no_ACT_continue": False}
-ARCHS = {"trm": {}, "urm": URM, "hrm": HRM}
+# and as VARC's ViT on a 12-pixel canvas (the 10x10 grids scaled by 1, with a border and a margin)
+VIT = {"model.core": "vit", "model.halt_max_steps": 1, "model.vit.image_size": 12, "model.vit.mlp_dim": 64,
+       "model.puzzle_emb_init_std": 0.02}
+ARCHS = {"trm": {}, "urm": URM, "hrm": HRM, "vit": VIT}
 
 
 def tiny_config(arch: str = "trm", **train) -> RunConfig:

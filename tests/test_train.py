@@ -21,7 +21,7 @@ MUON = OptimConfig(lr=1e-3, puzzle_emb_lr=1e-2, lr_warmup_steps=2, lr_min_ratio=
 def _session(acc, ds, cfg, seed=0, micro=0, batch=None, optim=OPTIM):
     runner = tiny_runner(cfg, ds.canvas ** 2, ds.num_puzzle_ids, seed, acc)
     batch = batch or cfg.train.global_batch_size
-    stream = TrainStream(ds, batch, seed, acc.process_index, acc.num_processes)
+    stream = TrainStream(ds, batch, seed, acc.process_index, acc.num_processes, pixel_side=cfg.model.pixel_side())
     return TrainSession(runner, stream, Schedule(optim, 20), split_batch(batch, acc.num_processes, micro), seed)
 
 
@@ -173,6 +173,7 @@ def assert_resume_equals_uninterrupted(tmp_path, arch: str, optim) -> None:
     np.testing.assert_allclose([g["loss"] for g in got], [w["loss"] for w in want], rtol=1e-6)
     for k, v in full.model.state_dict().items():
         assert torch.equal(second.model.state_dict()[k], v), k
+    assert torch.equal(second.table.weight, full.table.weight)
 
 
 def test_urm_resume_equals_uninterrupted(tmp_path):

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arc_trm.config import ModelConfig, RunConfig, apply_overrides, set_fields
+from arc_trm.config import ModelConfig, RunConfig, apply_overrides, apply_preset_tables, set_fields
 from arc_trm.data.canvas import CANVAS, VOCAB_SIZE
 from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.errors import ArcTrmError
@@ -45,8 +45,8 @@ from arc_trm.model.cores.registry import CORES
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 
 PREFIXES = ("_orig_mod.", "model.inner.")
-# Buffers the reference may save that carry no weights.
-IGNORED = re.compile(r"^(rotary_emb\..*|puzzle_emb\.local_.*)$")
+# Buffers the reference may save that carry no weights (the vision references' RoPE tables are buffers too).
+IGNORED = re.compile(r"^(rotary_emb\..*|puzzle_emb\.local_.*|.*\.rotary\.freqs_(cos|sin))$")
 SEPARATOR = "|||"
 # Where a reference run keeps its config, beside its checkpoint, in the order they are looked for.
 CONFIG_NAMES = ("all_config.yaml", "config.yaml", ".hydra/config.yaml")
@@ -79,12 +79,19 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
                           source=str(path)) from None
     meta = {"container": "state dict"}
     if isinstance(raw, dict) and "model_state_dict" in raw:        # a training dict (URM's pretrain.py)
-        meta = {"container": "training checkpoint", "step": raw.get("step") if type(raw.get("step")) is int else None}
+        meta = {"container": "training checkpoint", "key": "model_state_dict",
+                "step": raw.get("step") if type(raw.get("step")) is int else None}
         raw = raw["model_state_dict"]
+    elif isinstance(raw, dict) and isinstance(raw.get("model_state"), dict):   # VARC's and Loop-ViT's scripts
+        args = raw.get("config")
+        meta = {"container": "training checkpoint", "key": "model_state", "step": None,
+                "args": args if isinstance(args, dict) else None,
+                "epoch": raw.get("epoch") if type(raw.get("epoch")) is int else None}
+        raw = raw["model_state"]
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         keys = ", ".join(sorted(map(str, raw))[:6]) if isinstance(raw, dict) else type(raw).__name__
         raise ArcTrmError(f"not a tensor state dict (it holds {keys}; expected the model.state_dict() a reference "
-                          "saves, or a training checkpoint with model_state_dict)", source=str(path))
+                          "saves, or a training checkpoint with model_state_dict or model_state)", source=str(path))
     out = strip_prefixes(raw)
     core = core_matching(out)
     if core is None:
@@ -188,10 +195,12 @@ def config_from_shapes(w: dict[str, torch.Tensor]) -> dict:
 def mapped_weights(w: dict[str, torch.Tensor], cfg: ModelConfig, source: str) -> dict[str, torch.Tensor]:
     """arc-trm's names for the reference's tensors; a missing, unknown or mis-shaped tensor is
     refused with its name, the expected and the found shape."""
-    names = CORES[cfg.core].layout.names(cfg)
+    lay = CORES[cfg.core].layout
+    names = lay.names(cfg)
     want = build_model(cfg, CANVAS * CANVAS).state_dict()
+    special = {lay.rows_key} | ({"q_head.weight", "q_head.bias"} if lay.q_head else set())
     unknown = sorted(k for k in w if (k not in names or names[k] not in want)
-                     and k not in ("q_head.weight", "q_head.bias", "puzzle_emb.weights") and not IGNORED.match(k))
+                     and k not in special and not IGNORED.match(k))
     if unknown:
         kind = {"urm": "URM"}.get(cfg.core, f"{'MLP-t' if cfg.mlp_t else 'attention'} {cfg.core.upper()}")
         raise ArcTrmError(f"unexpected tensor {unknown[0]} for a {cfg.num_layers}-layer {kind} with "
@@ -203,11 +212,12 @@ def mapped_weights(w: dict[str, torch.Tensor], cfg: ModelConfig, source: str) ->
         if ref not in w:
             raise ArcTrmError(f"missing tensor {ref} (expected shape {tuple(want[ours].shape)})", source=source)
         out[ours] = w[ref]
-    for ref in ("q_head.weight", "q_head.bias"):
-        if ref not in w:
-            raise ArcTrmError(f"missing tensor {ref}", source=source)
-    rows = want["q_head.weight"].shape[0]      # TRM keeps row 0 (halt); URM both, as its code has them
-    out["q_head.weight"], out["q_head.bias"] = w["q_head.weight"][:rows], w["q_head.bias"][:rows]
+    if lay.q_head:
+        for ref in ("q_head.weight", "q_head.bias"):
+            if ref not in w:
+                raise ArcTrmError(f"missing tensor {ref}", source=source)
+        rows = want["q_head.weight"].shape[0]      # TRM keeps row 0 (halt); URM both, as its code has them
+        out["q_head.weight"], out["q_head.bias"] = w["q_head.weight"][:rows], w["q_head.bias"][:rows]
     for ours, t in out.items():
         if tuple(t.shape) != tuple(want[ours].shape):
             ref = next((r for r, o in names.items() if o == ours), ours)
@@ -276,20 +286,30 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
     core = core_matching(w)
     lay = core.layout
     if meta["container"] == "training checkpoint":
-        notes.append("read the model_state_dict of a training checkpoint"
-                     + (f" (step {meta['step']})" if meta.get("step") is not None else ""))
+        notes.append(f"read the {meta['key']} of a training checkpoint"
+                     + (f" (step {meta['step']})" if meta.get("step") is not None else "")
+                     + (f" (epoch {meta['epoch']})" if meta.get("epoch") is not None else ""))
     cfg = RunConfig(name="reference-import", model_preset=lay.paper_preset)
-    set_fields(cfg, {f"model.{k}": v for k, v in config_from_shapes(w).items()})
-    found = config or config_beside(step_file)
-    if found is not None:
+    fields = {f"model.{k}": v for k, v in config_from_shapes(w).items()}
+    if "model.vit.image_size" in fields:      # a pixel canvas holds grids up to its side less a border and margin
+        fields["data.canvas"] = min(CANVAS, fields["model.vit.image_size"] - 2)
+    set_fields(cfg, fields)
+    found = config or (config_beside(step_file) if not meta.get("args") else None)
+    if config is None and meta.get("args"):
+        notes.append("read the run's arguments saved in the checkpoint")
+        set_fields(cfg, {f"model.{k}": v for k, v in lay.arch_fields(meta["args"]).items()})
+    elif found is not None:
         if config is None:
             notes.append(f"read the run's config beside the checkpoint: {found}")
         set_fields(cfg, {f"model.{k}": v for k, v in config_from_yaml(found).items()})
         if use_muon(found):
             cfg.optim.dense = "muon"
-    else:
+    if found is None and not meta.get("args"):
         notes.append(f"no config given or beside the checkpoint ({', '.join(CONFIG_NAMES)}): took {core.title}'s "
                      f"published ARC settings for what the tensors cannot tell ({_settings(lay.defaults)})")
+    if lay.run_preset:      # its test-time recipe (TTT, views, vote), as the reference's scripts run it
+        apply_preset_tables(cfg, lay.run_preset, ("ttt", "predict"))
+        notes.append(f"took {lay.run_preset}'s test-time training and prediction settings")
     apply_overrides(cfg, overrides or [])
     if cfg.model.core != core.name:
         raise ArcTrmError(f"the config describes a {cfg.model.core.upper()} but the weights are a "
@@ -297,15 +317,16 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
     if cfg.model.hidden_size != lay.shapes(w)["hidden_size"]:
         raise ArcTrmError(f"the config's hidden size {cfg.model.hidden_size} disagrees with the checkpoint's "
                           f"{lay.shapes(w)['hidden_size']}", source=str(found or step_file))
-    if int(w["embed_tokens.embedding_weight"].shape[0]) != VOCAB_SIZE:
+    if "embed_tokens.embedding_weight" in w and int(w["embed_tokens.embedding_weight"].shape[0]) != VOCAB_SIZE:
         raise ArcTrmError(f"vocabulary of {w['embed_tokens.embedding_weight'].shape[0]} tokens; ARC TRMs have "
                           f"{VOCAB_SIZE}", source=str(step_file))
     dense = mapped_weights(w, cfg.model, str(step_file))
     model = build_model(cfg.model, CANVAS * CANVAS)
     model.load_state_dict(dense)
-    rows = w.get("puzzle_emb.weights")
-    if rows is None or rows.ndim != 2 or rows.shape[1] != cfg.model.hidden_size:
-        raise ArcTrmError(f"puzzle_emb.weights must be (puzzle ids, {cfg.model.hidden_size}), found "
+    rows = w.get(lay.rows_key)
+    width = cfg.model.hidden_size * (cfg.model.puzzle_emb_len if not lay.blank_row else 1)
+    if rows is None or rows.ndim != 2 or rows.shape[1] != width:
+        raise ArcTrmError(f"{lay.rows_key} must be (puzzle ids, {width}), found "
                           f"{None if rows is None else tuple(rows.shape)}", source=str(step_file))
     rows = rows.float()
     if identifiers is not None:
@@ -313,10 +334,13 @@ def import_reference(step_file: Path, out: Path, config: Path | None = None, ide
     else:   # unseen-task mode: the blank row and the mean of the trained rows
         table = PuzzleTable([], np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros((0, 10), np.uint8),
                             np.zeros(1, np.int64), base=1)
-        weight = torch.cat([rows[:1], rows[1:].mean(0, keepdim=True)])
+        trained = rows[1:] if lay.blank_row else rows     # VARC's table has no blank row: every row is a task's
+        blank = rows[:1] if lay.blank_row else torch.zeros_like(rows[:1])
+        weight = torch.cat([blank, trained.mean(0, keepdim=True)])
     emb = PuzzleEmbeddings(weight.shape[0], weight.shape[1])
     emb.weight = weight
-    manifest = {"format_version": 1, "canvas": CANVAS, "seq_len": CANVAS * CANVAS, "vocab_size": VOCAB_SIZE,
+    canvas = cfg.data.canvas
+    manifest = {"format_version": 1, "canvas": canvas, "seq_len": canvas * canvas, "vocab_size": VOCAB_SIZE,
                 "seed": 0, "sources": {"reference_checkpoint": str(step_file),
                                        "identifiers": str(identifiers) if identifiers else None},
                 "num_puzzle_ids": table.end, "test_task_ids": []}

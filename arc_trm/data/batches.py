@@ -8,12 +8,14 @@ the global batch is the same examples for any split of the work.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from arc_trm.data.augment import TRANSPOSES_SHAPE, keyed_uniform, offsets_from_uniform, render_canvases
+from arc_trm.data import pixel_canvas
+from arc_trm.data.augment import TRANSPOSES_SHAPE, apply_plan, keyed_uniform, offsets_from_uniform, render_canvases
 from arc_trm.data.canvas import IGNORE_LABEL, PAD
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.puzzle_ids import BLANK_ID
@@ -76,6 +78,43 @@ def render_examples(ds: ArcDataset, rows: np.ndarray, plan_rows: np.ndarray,
             "puzzle_ids": (plan_rows + t.base).astype(np.int32)}
 
 
+def render_pixel_examples(ds: ArcDataset, rows: np.ndarray, plan_rows: np.ndarray, side: int,
+                          placements: np.ndarray) -> dict[str, np.ndarray]:
+    """The vision cores' batch: example ``rows`` under plans ``plan_rows`` drawn on the pixel canvas of
+    ``side`` at ``placements`` (B, 3: scale, x, y); the background's label is ``IGNORE_LABEL``."""
+    t = ds.table
+    inputs = np.empty((len(rows), side * side), dtype=np.int32)
+    labels = np.full((len(rows), side * side), IGNORE_LABEL, dtype=np.int64)
+    for k, (r, plan) in enumerate(zip(rows, plan_rows)):
+        d, perm = int(t.plan_dihedral[plan]), t.plan_perm[plan]
+        at = pixel_canvas.Placement(*map(int, placements[k]))
+        inputs[k] = pixel_canvas.draw(apply_plan(ds.grid(ds.ex_input[r]), d, perm), at, side, border=False).ravel()
+        if ds.ex_output[r] >= 0:
+            target = pixel_canvas.draw(apply_plan(ds.grid(ds.ex_output[r]), d, perm), at, side, border=True).ravel()
+            labels[k] = np.where(target == pixel_canvas.BACKGROUND, IGNORE_LABEL, target)
+    return {"inputs": inputs, "labels": labels, "puzzle_ids": (plan_rows + t.base).astype(np.int32)}
+
+
+def draw_placements(ds: ArcDataset, rows: np.ndarray, plan_rows: np.ndarray, side: int,
+                    rng: random.Random) -> np.ndarray:
+    """VARC's resolution and translation draws, in order, for each example: from the larger of its input's and
+    output's heights and widths (a dihedral transform that swaps them swaps the extent too)."""
+    out = np.zeros((len(rows), 3), dtype=np.int64)
+    for k, (r, plan) in enumerate(zip(rows, plan_rows)):
+        sh = ds.shapes[ds.ex_input[r]].astype(np.int64)
+        if ds.ex_output[r] >= 0:
+            sh = np.maximum(sh, ds.shapes[ds.ex_output[r]])
+        h, w = (sh[::-1] if TRANSPOSES_SHAPE[ds.table.plan_dihedral[plan]] else sh).tolist()
+        at = pixel_canvas.draw_placement(rng, h, w, side)
+        out[k] = (at.scale, at.x, at.y)
+    return out
+
+
+def seeded_random(*keys: int) -> random.Random:
+    """A ``random.Random`` (VARC's generator) from integer keys, the same on every process."""
+    return random.Random(int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0]))
+
+
 @dataclass
 class StreamState:
     pass_index: int = 0   # which shuffled pass over the tasks
@@ -93,9 +132,11 @@ class TrainStream:
     predictions are made; ``per_draw``: a fresh offset every time; ``none``: always (0, 0)."""
 
     def __init__(self, ds: ArcDataset, global_batch: int, seed: int, rank: int = 0, world: int = 1,
-                 translation: Translation = "fixed", task_mask: np.ndarray | None = None):
+                 translation: Translation = "fixed", task_mask: np.ndarray | None = None, pixel_side: int | None = None):
         split_batch(global_batch, world)
         self.ds, self.global_batch, self.seed = ds, global_batch, seed
+        # a vision core's pixel canvas: every draw takes a fresh scale and offset, as VARC's loader does
+        self.pixel_side = pixel_side
         self.rank, self.world, self.translation = rank, world, translation
         all_demos = ds.demo_rows()
         # each demonstration's position among its task's demonstrations (for the (0, 0) example)
@@ -176,8 +217,11 @@ class TrainStream:
         rows, plans = self.next_global_indices()
         b = self.state.batches
         self.state.batches += 1
-        offsets = self.offsets(rows, plans, b)
         local = slice(self.rank * len(rows) // self.world, (self.rank + 1) * len(rows) // self.world)
+        if self.pixel_side is not None:
+            at = draw_placements(self.ds, rows, plans, self.pixel_side, seeded_random(self.seed, 4, b))
+            return render_pixel_examples(self.ds, rows[local], plans[local], self.pixel_side, at[local])
+        offsets = self.offsets(rows, plans, b)
         return render_examples(self.ds, rows[local], plans[local], offsets[local])
 
     def __iter__(self):
@@ -195,9 +239,15 @@ class PredictionViews:
 
     rows: np.ndarray       # (V,) example row (kind TEST)
     plans: np.ndarray      # (V,) plan row
+    # a vision core's views: the pixel canvas's side and each view's placement (V, 3: scale, x, y)
+    pixel_side: int | None = None
+    placements: np.ndarray | None = None
 
     @classmethod
-    def of(cls, ds: ArcDataset, max_views_per_input: int | None = None, seed: int = 0) -> "PredictionViews":
+    def of(cls, ds: ArcDataset, max_views_per_input: int | None = None, seed: int = 0,
+           pixel_side: int | None = None, draws: int = 1) -> "PredictionViews":
+        """``pixel_side``: views on a vision core's pixel canvas, each plan drawn ``draws`` times at a random
+        scale and offset (VARC's attempts)."""
         rows, plans = [], []
         table = ds.table
         for r in ds.test_rows():
@@ -210,9 +260,15 @@ class PredictionViews:
             rows.append(np.full(len(own), r, dtype=np.int64))
             plans.append(own)
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
+        if pixel_side is not None and draws > 1:
+            rows, plans = [np.tile(r, draws) for r in rows], [np.tile(p, draws) for p in plans]
         rank = cat([np.arange(len(p)) for p in plans])
         order = np.lexsort((np.arange(len(rank)), rank))
-        return cls(cat(rows)[order], cat(plans)[order])
+        rows_o, plans_o = cat(rows)[order], cat(plans)[order]
+        if pixel_side is None:
+            return cls(rows_o, plans_o)
+        at = draw_placements(ds, rows_o, plans_o, pixel_side, seeded_random(seed, 5))
+        return cls(rows_o, plans_o, pixel_side, at)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -232,10 +288,14 @@ class PredictionViews:
             if n == 0:
                 safe = np.zeros(local_batch, dtype=np.int64)
                 valid[:] = False
-                n_tok = ds.canvas * ds.canvas
-                batch = {"inputs": np.zeros((local_batch, n_tok), np.int32),
+                n_tok = (self.pixel_side or ds.canvas) ** 2
+                fill = pixel_canvas.BACKGROUND if self.pixel_side else 0
+                batch = {"inputs": np.full((local_batch, n_tok), fill, np.int32),
                          "labels": np.full((local_batch, n_tok), IGNORE_LABEL, np.int64),
                          "puzzle_ids": np.zeros(local_batch, np.int32)}
+            elif self.pixel_side is not None:
+                batch = render_pixel_examples(ds, self.rows[safe], self.plans[safe], self.pixel_side,
+                                              self.placements[safe])
             else:
                 batch = render_examples(ds, self.rows[safe], self.plans[safe])
             batch["puzzle_ids"][~valid] = BLANK_ID

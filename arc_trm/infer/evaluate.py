@@ -45,7 +45,8 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     by the time spent compiling (an in-training evaluation's bound)."""
     p = runner.cfg.predict
     if views is None:
-        views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)))
+        views = PredictionViews.of(ds, max_views or None, int(ds.manifest.get("seed", 0)),
+                                   runner.cfg.model.pixel_side(), p.pixel_draws)
     main = runner.acc.is_main_process
     cands: dict = candidates if candidates is not None else {}
 

@@ -79,7 +79,7 @@ def run_views(runner: Runner, ds: ArcDataset, views: PredictionViews, batch_size
     ``on_batch(predictions, finished view indices)`` runs after each batch (the vote counts them as
     they come)."""
     acc, model = runner.acc, runner.model
-    n, seq = len(views), ds.canvas ** 2
+    n, seq = len(views), runner.model.seq_len
     canvases = np.zeros((n, seq), dtype=np.uint8)
     halt = np.zeros(n, dtype=np.float32)
     logprobs = np.zeros((n, seq, VOCAB_SIZE), dtype=np.float16) if keep_logprobs else None

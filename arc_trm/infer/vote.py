@@ -17,6 +17,7 @@ import numpy as np
 
 from arc_trm.data.augment import apply_plan, invert_plan
 from arc_trm.data.canvas import decode, encode
+from arc_trm.data.pixel_canvas import BACKGROUND, Placement, answer_of_view, draw
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.infer.inference import ViewPredictions
 
@@ -81,12 +82,17 @@ def add_views(out: dict[tuple[str, int], InputCandidates], ds: ArcDataset, preds
         row, plan = views.rows[v], views.plans[v]
         key = (table.task_ids[ds.ex_task[row]], int(ds.ex_index[row]))
         ic = out.get(key) or out.setdefault(key, InputCandidates(*key))
-        pred = decode(preds.canvases[v])
-        ic.views += 1
-        if pred.size == 0:
-            continue
         d, perm = int(table.plan_dihedral[plan]), table.plan_perm[plan]
-        grid = invert_plan(pred, d, perm)
+        ic.views += 1
+        if views.placements is not None:        # a vision core's view: crop, unrotate, scale down, recolour
+            grid = answer_of_view(preds.canvases[v], Placement(*map(int, views.placements[v])), d, perm)
+            if grid.size == 0:
+                continue
+        else:
+            pred = decode(preds.canvases[v])
+            if pred.size == 0:
+                continue
+            grid = invert_plan(pred, d, perm)
         c = ic.candidates.setdefault(grid_key(grid), Candidate(grid))
         c.count += 1
         c.halt_sum += float(preds.halt_prob[v])
@@ -102,13 +108,21 @@ def score_products(out: dict[tuple[str, int], InputCandidates], ds: ArcDataset, 
         by_input.setdefault((table.task_ids[ds.ex_task[row]], int(ds.ex_index[row])), []).append(v)
     for key, vs in by_input.items():
         for c in out[key].candidates.values():
-            if max(c.grid.shape) > size:
+            if views.placements is None and max(c.grid.shape) > size:
                 continue
             for v in vs:
                 plan = views.plans[v]
                 shown = apply_plan(c.grid, int(table.plan_dihedral[plan]), table.plan_perm[plan])
-                tokens = encode(shown, size=size).astype(np.int64)
-                cells = np.flatnonzero(tokens != 0)
+                if views.placements is not None:   # the candidate drawn where this view's answer sits
+                    at = Placement(*map(int, views.placements[v]))
+                    try:
+                        tokens = draw(shown, at, views.pixel_side, border=True).ravel()
+                    except ValueError:
+                        continue
+                    cells = np.flatnonzero(tokens != BACKGROUND)
+                else:
+                    tokens = encode(shown, size=size).astype(np.int64)
+                    cells = np.flatnonzero(tokens != 0)
                 c.logp_sum += float(preds.logprobs[v][cells, tokens[cells]].astype(np.float32).sum())
                 c.logp_views += 1
 

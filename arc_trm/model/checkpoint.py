@@ -26,7 +26,7 @@ from arc_trm.data.puzzle_ids import PuzzleTable
 from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import read_json
 from arc_trm.model.ema import EMA
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
+from arc_trm.model.puzzle_embedding import PuzzleEmbeddings, initial_rows
 from arc_trm.model.build import build_model
 from arc_trm.model.recursion import RecursiveModel
 
@@ -122,7 +122,7 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
     except (OSError, ValueError, KeyError, SafetensorError, ArcTrmError) as e:
         raise ArcTrmError(f"checkpoint is incomplete or corrupt ({e})", source=str(folder)) from None
     check_overrides(cfg, overrides or [], str(folder), fields)
-    model = build_model(cfg.model, canvas * canvas)
+    model = build_model(cfg.model, canvas * canvas)       # (a vision core draws on its own canvas)
     dense = {k: v for k, v in weights.items() if not k.startswith("ema.")}
     has_ema = any(k.startswith("ema.") for k in weights)
     if cfg.predict.use_ema and has_ema:
@@ -145,11 +145,14 @@ def load(folder: Path, overrides: list[str] | None = None, device: str | torch.d
     return Checkpoint(cfg, model, table, puzzles, manifest, info, folder, prints)
 
 
-def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable) -> tuple[torch.Tensor, np.ndarray]:
+def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable, fresh_std: float | None = None,
+                   seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
     """Embedding rows for a new puzzle table from a trained checkpoint: a plan the checkpoint
     trained (same task, dihedral and colour permutation) keeps its row; other plans of a task it
     knows start at the mean of that task's rows; tasks it never saw start at the mean of all
     trained rows (the initialisation that worked best for test-time training in public reports).
+    With ``fresh_std`` the rows of tasks it never saw are drawn anew instead (VARC's
+    ``--resume-skip-task-token``: zeros, or a truncated normal of that deviation, seeded by ``seed``).
     Returns the (``puzzles.end``, hidden) rows and, per task of ``puzzles``, whether it is known."""
     src, w = ck.puzzles, ck.table.weight.float().cpu()
     out = torch.zeros(puzzles.end, w.shape[1])
@@ -165,4 +168,9 @@ def embedding_rows(ck: Checkpoint, puzzles: PuzzleTable) -> tuple[torch.Tensor, 
         for r in range(puzzles.task_start[t], puzzles.task_start[t + 1]):
             hit = by_plan.get((int(puzzles.plan_dihedral[r]), puzzles.plan_perm[r].tobytes()))
             out[r + puzzles.base] = w[hit] if hit is not None else mean
+    if fresh_std is not None:
+        fresh = initial_rows(puzzles.end, w.shape[1], fresh_std, torch.Generator().manual_seed(seed))
+        for t in np.flatnonzero(~known):
+            rows = slice(puzzles.task_start[t] + puzzles.base, puzzles.task_start[t + 1] + puzzles.base)
+            out[rows] = fresh[rows]
     return out, known

@@ -27,6 +27,10 @@ class Layout:
     fixed: dict = field(default_factory=dict)           # fields its code always has
     arch_fields: Callable[[dict], dict] = lambda arch: {}   # its own keys of a config's arch: table
     paper_preset: str = ""                              # the model preset an import starts from
+    rows_key: str = "puzzle_emb.weights"                # the puzzle-embedding (task-token) table's name
+    blank_row: bool = True                              # its row 0 is the blank puzzle (TRM's code base)
+    q_head: bool = True                                 # it has a halting head (q_head.weight, q_head.bias)
+    run_preset: str = ""                                # whose [ttt] and [predict] an import takes
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class Core:
     # type, mixed precision): what the memory check counts
     activation_bytes: Callable[[ModelConfig, int, str, str], float]
     layout: Layout
+    # one ACT step's loss (its outputs, the model config) → (loss summed over the batch, exact per sample,
+    # valid per sample, metric sums)
+    step_loss: Callable[[dict, ModelConfig], tuple]
 
     @property
     def title(self) -> str:

@@ -13,10 +13,12 @@ from arc_trm.model.muon import Muon
 
 
 def dense_optimizer(model: nn.Module, o: OptimConfig) -> torch.optim.Optimizer:
-    """``optim.dense``: Adam-atan2 in the paper's form (update = atan2(m̂, √v̂), a = b = 1, weight
+    """``optim.dense``: torch's AdamW (VARC's), Adam-atan2 in the paper's form (update = atan2(m̂, √v̂), a = b = 1, weight
     decay applied as w ← w·(1 − lr·wd)), or Muon for the 2-D weights with AdamW for the rest (URM's
     ARC-AGI-2 recipe). The LR is set before every step from the schedule."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if o.dense == "adamw":
+        return torch.optim.AdamW(params, lr=max(o.lr, 1e-12), betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     if o.dense == "muon":
         return Muon([p for p in params if p.ndim == 2], [p for p in params if p.ndim != 2], lr=max(o.lr, 1e-12),
                     weight_decay=o.weight_decay, betas=(o.beta1, o.beta2))

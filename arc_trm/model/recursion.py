@@ -133,7 +133,9 @@ def act_step(forward, cfg: ModelConfig, carry: Carry, batch: dict[str, torch.Ten
     """
     data, reset, steps = admit(carry, batch)
     emb = puzzle_emb_of(data["puzzle_ids"])
-    z_H, z_L, logits, q = forward(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    result = forward(carry.z_H, carry.z_L, reset, data["inputs"], emb)
+    z_H, z_L, logits, q = result[:4]
+    aux = result[4] if len(result) > 4 else None     # a core's extra outputs for its loss (Loop-ViT's gate)
     q_halt = q[..., 0]
     q_continue = None if cfg.no_ACT_continue else q[..., 1]
     target = None
@@ -150,7 +152,7 @@ def act_step(forward, cfg: ModelConfig, carry: Carry, batch: dict[str, torch.Ten
                 target = torch.sigmoid(torch.where(last, nq[..., 0], torch.maximum(nq[..., 0], nq[..., 1])))
     new = Carry(z_H, z_L, steps, halted, data)
     return new, {"logits": logits, "q_halt": q_halt, "q_continue": q_continue, "target_q_continue": target,
-                 "puzzle_emb": emb, "data": data}
+                 "puzzle_emb": emb, "data": data, "aux": aux}
 
 
 def exploration_min_steps(rng, batch: int, cfg: ModelConfig) -> "torch.Tensor":
@@ -158,5 +160,7 @@ def exploration_min_steps(rng, batch: int, cfg: ModelConfig) -> "torch.Tensor":
     2..halt_max_steps steps before it may halt. Drawn by the caller's numpy generator so every
     process draws the same global batch."""
     explore = rng.random(batch) < cfg.halt_exploration_prob
+    if cfg.halt_max_steps < 2:          # one step: nothing to explore (the draw keeps the generator's use)
+        return torch.zeros(batch, dtype=torch.int32)
     minimum = rng.integers(2, cfg.halt_max_steps + 1, size=batch)
     return torch.from_numpy((explore * minimum).astype("int32"))

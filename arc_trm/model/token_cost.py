@@ -8,6 +8,7 @@ from arc_trm.config import ModelConfig
 from arc_trm.data.canvas import CANVAS
 from arc_trm.model.core import Core, Layout
 from arc_trm.model.layers import swiglu_width
+from arc_trm.model.losses import step_loss
 
 
 def seq_total(m: ModelConfig, canvas: int = CANVAS) -> int:
@@ -48,4 +49,5 @@ def bytes_per_sample(m: ModelConfig, canvas: int, device_type: str, mixed_precis
 def token_core(name: str, module, blocks_per_step, layout: Layout) -> Core:
     """A token core: its own module, block count and layout; the shared per-block cost."""
     return Core(name, module, blocks_per_step, block_flops,
-                lambda m, canvas, device, mp: bytes_per_sample(m, canvas, device, mp, blocks_per_step(m)[1]), layout)
+                lambda m, canvas, device, mp: bytes_per_sample(m, canvas, device, mp, blocks_per_step(m)[1]), layout,
+                lambda out, m: step_loss(out, m.loss))

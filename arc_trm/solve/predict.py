@@ -215,7 +215,9 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         if fits:
             seed = int(ck.manifest.get("seed", 0))
             ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas, reuse_plans=ck.puzzles)
-            rows, known = checkpoint.embedding_rows(ck, ds.table)
+            rows, known = checkpoint.embedding_rows(
+                ck, ds.table, fresh_std=cfg.model.puzzle_emb_init_std if cfg.ttt.new_rows == "fresh" else None,
+                seed=seed)
             table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
             table.weight = rows
             runner = make_runner(acc, ck.model, table, cfg)
@@ -242,7 +244,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                       f"{'compiled' if runner.compiled else 'eager'}"
                       + (f"; budget {budget:.0f}s" if deadline else "") + eager_note, flush=True)
             t0 = time.time()
-            views = PredictionViews.of(ds, cfg.predict.views_per_input or None, seed)
+            views = PredictionViews.of(ds, cfg.predict.views_per_input or None, seed, cfg.model.pixel_side(),
+                                       cfg.predict.pixel_draws)
             per_view = view_flops(ck.model.cfg, ds.canvas)
             inputs = len(ds.test_rows())
 

@@ -20,6 +20,7 @@ next).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -79,8 +80,12 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
 
     for k, (name, steps) in enumerate(plan):
         stream = TrainStream(ds, split.global_batch, seed, acc.process_index, acc.num_processes,
-                             translation=translation, task_mask=task_mask)
-        session = TrainSession(runner, stream, Schedule(cfg.optim, steps, train_dense=(name == "full")), split, seed)
+                             translation=translation, task_mask=task_mask, pixel_side=m.pixel_side())
+        optim = cfg.optim
+        if optim.lr_warmup_epochs > 0:     # VARC's warmup in passes over the TTT demonstrations
+            optim = dataclasses.replace(optim, lr_warmup_steps=max(1, round(
+                optim.lr_warmup_epochs * stream.examples_per_pass() / split.global_batch)))
+        session = TrainSession(runner, stream, Schedule(optim, steps, train_dense=(name == "full")), split, seed)
         bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
         timer = StepTimer(acc.device.type)
         ran, probed, planned_at = 0, False, 0

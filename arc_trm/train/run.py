@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import time
@@ -17,7 +18,7 @@ from tqdm import tqdm
 from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, wait_for_device, worth_compiling
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
-from arc_trm.config import NUMERICS_FIELDS, RunConfig
+from arc_trm.config import NUMERICS_FIELDS, OptimConfig, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
@@ -78,6 +79,14 @@ def total_steps(cfg: RunConfig, stream: TrainStream) -> int:
     if cfg.train.max_steps > 0:
         return cfg.train.max_steps
     return max(1, cfg.train.epochs * stream.examples_per_pass() // cfg.train.global_batch_size)
+
+
+def warmup_in_steps(o: OptimConfig, stream: TrainStream, global_batch: int) -> OptimConfig:
+    """``optim.lr_warmup_epochs`` as steps of this stream (VARC's warmup is 10 epochs)."""
+    if o.lr_warmup_epochs <= 0:
+        return o
+    return dataclasses.replace(o, lr_warmup_steps=max(1, round(o.lr_warmup_epochs * stream.examples_per_pass()
+                                                                  / global_batch)))
 
 
 def eval_every(cfg: RunConfig, stream: TrainStream) -> int:
@@ -145,13 +154,14 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
     check_fits(cfg.model, ds.canvas, split.micro, split.local, acc.device, acc.mixed_precision, ds.num_puzzle_ids)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, ds.canvas ** 2)
-    table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size)
+    table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size, init_std=cfg.model.puzzle_emb_init_std)
     start_note = _init_from(Path(init_from), model, table, ds, cfg) if init_from else ""
     runner = make_runner(acc, model, table, cfg)
     stream = TrainStream(ds, cfg.train.global_batch_size, cfg.train.seed, acc.process_index, acc.num_processes,
-                         translation=cfg.data.translation)
+                         translation=cfg.data.translation, pixel_side=cfg.model.pixel_side())
     steps = total_steps(cfg, stream)
-    session = TrainSession(runner, stream, Schedule(cfg.optim, steps), split, cfg.train.seed)
+    session = TrainSession(runner, stream, Schedule(warmup_in_steps(cfg.optim, stream, cfg.train.global_batch_size),
+                                                    steps), split, cfg.train.seed)
     warnings: list[str] = []
     if resume and state_dir.is_dir():
         resumed, warnings = training_state.resume(state_dir, session.load_state, runner.stop_agreed, out_dir)

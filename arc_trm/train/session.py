@@ -25,8 +25,9 @@ from arc_trm.config import OptimConfig
 from arc_trm.data.batches import BatchSplit, StreamState, TrainStream
 from arc_trm.infer.runner import Runner
 from arc_trm.model.ema import EMA
-from arc_trm.model.losses import step_loss
+from arc_trm.model.cores.registry import core_of
 from arc_trm.model.optim import dense_optimizer, lr_at, set_lr
+from arc_trm.model.puzzle_embedding import TableAdamW
 from arc_trm.model.recursion import Carry, exploration_min_steps
 from arc_trm.train.tensor_tree import read_tree, write_tree
 
@@ -136,6 +137,9 @@ class TrainSession:
             runner.forward = wrapped
         o = schedule.optim
         self.ema = EMA(model, o.ema_rate, o.ema_update) if o.ema and schedule.train_dense else None
+        # VARC's task tokens: AdamW over the whole table (TRM's sign-SGD otherwise)
+        self.table_optimizer = (TableAdamW(runner.table, o.lr, (o.beta1, o.beta2), o.weight_decay)
+                                if o.puzzle_emb_update == "adamw" else None)
         self.progress = Progress()
         self.progress.stream = copy.copy(stream.state)
         self.carries: list[Carry | None] = [None] * split.accumulation
@@ -170,7 +174,7 @@ class TrainSession:
             with sync:
                 with acc.autocast():
                     carry, out = self.runner.act_step(carry, mb, True, mine[part].to(acc.device))
-                    loss, exact, valid, m = step_loss(out, cfg.loss)
+                    loss, exact, valid, m = core_of(cfg).step_loss(out, cfg)
                 acc.backward(loss / split.local)
             self.carries[k] = carry
             emb = out["puzzle_emb"]
@@ -182,10 +186,23 @@ class TrainSession:
                 self._stats += torch.stack([loss.detach().float(), halted.sum().float(), (halted & exact).sum().float(),
                                             torch.where(halted, carry.steps, 0).sum().float(),
                                             m["cell_accuracy"].float(), valid.sum().float()])
-        if ids:
-            gather = acc.gather if acc.num_processes > 1 else None
+        o = self.schedule.optim
+        gather = acc.gather if acc.num_processes > 1 else None
+        if ids and self.table_optimizer is None:
             self.table.sign_sgd_step(torch.cat(ids), torch.cat(grads), self.schedule.emb_lr(step),
-                                     self.schedule.optim.puzzle_emb_weight_decay, gather)
+                                     o.puzzle_emb_weight_decay, gather)
+        elif ids:
+            g = self.table_optimizer.gradient(torch.cat(ids), torch.cat(grads), acc.num_processes, gather)
+            if acc.scaler is not None:            # fp16: the dense gradients are unscaled below, this one here
+                g /= acc.scaler.get_scale()
+        if o.max_grad_norm > 0:
+            self._clip(o.max_grad_norm)
+        if self.table_optimizer is not None and ids:
+            finite = acc.scaler is None or bool(torch.isfinite(self.table_optimizer.param.grad).all())
+            if finite:
+                self.table_optimizer.step(self.schedule.lr(step))
+            else:
+                self.table_optimizer.param.grad = None
         if self.optimizer is not None:
             set_lr(self.optimizer, self.schedule.lr(step))
             self.optimizer.step()
@@ -194,6 +211,18 @@ class TrainSession:
                 self.ema.update(self.model)
         self.progress.step += 1
         self.progress.stream = state
+
+    def _clip(self, max_norm: float) -> None:
+        """Clip the global gradient norm as VARC's ``clip_grad_norm_(model.parameters(), 1.0)`` does: over the
+        dense weights and (with AdamW on the table) the task-token table, which its model holds second, after
+        the colour embedding. Under fp16 the dense gradients are unscaled first (accelerate's loss scaler)."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.acc.scaler is not None and self.optimizer is not None:
+            self.acc.unscale_gradients()
+        if self.table_optimizer is not None and self.table_optimizer.param.grad is not None:
+            params.insert(min(1, len(params)), self.table_optimizer.param)
+        if params:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
 
     def pop_metrics(self) -> dict[str, float]:
         """Metrics over the slots that halted since the last call (their final answers), summed
@@ -219,6 +248,7 @@ class TrainSession:
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
                 "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
                 "table": self.table.weight, "ema": self.ema.state_dict() if self.ema is not None else None,
+                "table_optimizer": self.table_optimizer.state_dict() if self.table_optimizer is not None else None,
                 "progress": self.progress.state_dict()})
         carries = [None if c is None else {"z_H": c.z_H, "z_L": c.z_L, "steps": c.steps, "halted": c.halted,
                                            "data": c.data} for c in self.carries]
@@ -237,6 +267,8 @@ class TrainSession:
         if acc.scaler is not None and state["scaler"] is not None:
             acc.scaler.load_state_dict(state["scaler"])
         self.table.weight = state["table"].to(acc.device)
+        if self.table_optimizer is not None and state.get("table_optimizer") is not None:
+            self.table_optimizer.load_state_dict(state["table_optimizer"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.progress.load_state_dict(state["progress"])

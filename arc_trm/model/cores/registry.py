@@ -8,8 +8,9 @@ from arc_trm.model.core import Core
 from arc_trm.model.cores.hrm.core import CORE as HRM
 from arc_trm.model.cores.trm.core import CORE as TRM
 from arc_trm.model.cores.urm.core import CORE as URM
+from arc_trm.model.cores.vit.core import CORE as VIT
 
-CORES: dict[str, Core] = {core.name: core for core in (HRM, TRM, URM)}
+CORES: dict[str, Core] = {core.name: core for core in (HRM, TRM, URM, VIT)}
 
 
 def core_of(m: ModelConfig) -> Core:
