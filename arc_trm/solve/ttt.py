@@ -20,7 +20,6 @@ next).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Callable
 
@@ -33,7 +32,7 @@ from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.infer.runner import Runner
 from arc_trm.model.flops import train_example_flops
-from arc_trm.train.session import Schedule, TrainSession
+from arc_trm.train.session import Schedule, TrainSession, warmup_in_steps
 
 # Steady steps timed at the start of a phase to plan the rest when there is a deadline.
 PROBE_STEPS = 2
@@ -81,10 +80,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
     for k, (name, steps) in enumerate(plan):
         stream = TrainStream(ds, split.global_batch, seed, acc.process_index, acc.num_processes,
                              translation=translation, task_mask=task_mask, pixel_side=m.pixel_side())
-        optim = cfg.optim
-        if optim.lr_warmup_epochs > 0:     # VARC's warmup in passes over the TTT demonstrations
-            optim = dataclasses.replace(optim, lr_warmup_steps=max(1, round(
-                optim.lr_warmup_epochs * stream.examples_per_pass() / split.global_batch)))
+        optim = warmup_in_steps(cfg.optim, stream.examples_per_pass(), split.global_batch)
         session = TrainSession(runner, stream, Schedule(optim, steps, train_dense=(name == "full")), split, seed)
         bar = progress_bar(steps, f"ttt:{name}", "step", acc.is_main_process and progress)
         timer = StepTimer(acc.device.type)

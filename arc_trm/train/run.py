@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import signal
 import time
@@ -18,7 +17,7 @@ from tqdm import tqdm
 from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, wait_for_device, worth_compiling
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
-from arc_trm.config import NUMERICS_FIELDS, OptimConfig, RunConfig
+from arc_trm.config import NUMERICS_FIELDS, RunConfig
 from arc_trm.data.batches import TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
@@ -38,7 +37,7 @@ from arc_trm.stopflag import StopFlag
 from arc_trm.train.metrics import MetricLog, plot_curves
 from arc_trm.train import state as training_state
 from arc_trm.train.run_folder import check_resume_config, locked, save_config
-from arc_trm.train.session import Schedule, TrainSession
+from arc_trm.train.session import Schedule, TrainSession, warmup_in_steps
 
 # What `--fresh` clears: everything a previous run wrote into the folder (the dataset stays).
 RUN_OUTPUTS = ("state", "best", "last", "evals", "metrics.jsonl", "best_score.json", "curves.png", "config.json")
@@ -79,14 +78,6 @@ def total_steps(cfg: RunConfig, stream: TrainStream) -> int:
     if cfg.train.max_steps > 0:
         return cfg.train.max_steps
     return max(1, cfg.train.epochs * stream.examples_per_pass() // cfg.train.global_batch_size)
-
-
-def warmup_in_steps(o: OptimConfig, stream: TrainStream, global_batch: int) -> OptimConfig:
-    """``optim.lr_warmup_epochs`` as steps of this stream (VARC's warmup is 10 epochs)."""
-    if o.lr_warmup_epochs <= 0:
-        return o
-    return dataclasses.replace(o, lr_warmup_steps=max(1, round(o.lr_warmup_epochs * stream.examples_per_pass()
-                                                                  / global_batch)))
 
 
 def eval_every(cfg: RunConfig, stream: TrainStream) -> int:
@@ -160,7 +151,8 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
     stream = TrainStream(ds, cfg.train.global_batch_size, cfg.train.seed, acc.process_index, acc.num_processes,
                          translation=cfg.data.translation, pixel_side=cfg.model.pixel_side())
     steps = total_steps(cfg, stream)
-    session = TrainSession(runner, stream, Schedule(warmup_in_steps(cfg.optim, stream, cfg.train.global_batch_size),
+    session = TrainSession(runner, stream, Schedule(warmup_in_steps(cfg.optim, stream.examples_per_pass(),
+                                                                    cfg.train.global_batch_size),
                                                     steps), split, cfg.train.seed)
     warnings: list[str] = []
     if resume and state_dir.is_dir():

@@ -12,6 +12,7 @@ processes compute. Metrics stay on the device and are synchronised only when rea
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -51,6 +52,14 @@ class Schedule:
     def emb_lr(self, step: int) -> float:
         o = self.optim
         return lr_at(step, o.puzzle_emb_lr, o.lr_warmup_steps, self.total_steps, o.lr_min_ratio, o.warmup_start)
+
+
+def warmup_in_steps(o: OptimConfig, examples_per_pass: int, global_batch: int) -> OptimConfig:
+    """``optim.lr_warmup_epochs`` as optimizer steps of a stream with ``examples_per_pass`` examples per epoch
+    (VARC's warmup is 10 epochs); the config as it is when the warmup is given in steps."""
+    if o.lr_warmup_epochs <= 0:
+        return o
+    return dataclasses.replace(o, lr_warmup_steps=max(1, round(o.lr_warmup_epochs * examples_per_pass / global_batch)))
 
 
 def rng_states() -> dict:
