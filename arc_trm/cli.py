@@ -84,7 +84,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                   started_at=started_at())
     t = res.timings
     ttt = t.get("ttt") or {}
-    steps = ", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none"
+    steps = (", ".join(f"{k} {v}" for k, v in ttt.get("steps", {}).items()) or "none") + (
+        f" over {ttt['runs']} tasks" if ttt.get("runs") else "")
     for w in res.warnings:
         _err("predict", f"warning: {w}")
     partial = (f"; {res.partial_inputs} test inputs voted on fewer views than planned (the time budget)"

@@ -218,6 +218,13 @@ class TTTConfig:
     # the rows of tasks the checkpoint never saw: "mean" (the mean of its trained rows) or "fresh" (drawn as
     # model.puzzle_emb_init_std says: VARC's --resume-skip-task-token)
     new_rows: Literal["mean", "fresh"] = "mean"
+    # "all": one fine-tuning on every unseen task together, then every view; "task": per unseen task, the
+    # checkpoint's weights fine-tuned on that task alone (its steps and warmup are that task's), its views
+    # predicted, the weights put back (VARC's test_time_train_ARC.py, one model per task)
+    scope: Literal["all", "task"] = "all"
+    # added to the checkpoint's seed for TTT's batches, fresh rows and the views' draws: predicting again
+    # with another seed is another TTT run (`arc-trm ensemble` votes over runs, as VARC's --ttt-num-each)
+    seed: int = _f(0, AT_LEAST_0)
     augmentations: int = _f(100, AT_LEAST_0)
     embedding_steps: int = _f(200, AT_LEAST_0)
     full_steps: int = _f(200, AT_LEAST_0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU smoke run: train the tiny preset on generated tasks, then predict *new* generated tasks
 # with test-time training and without, score both and compare them in one report (report.html).
-# MODEL=urm-tiny or MODEL=hrm-tiny runs the same recipe with a URM or an HRM.
+# MODEL=urm-tiny, hrm-tiny, varc-tiny or loopvit-tiny runs the same recipe with another core.
 set -euo pipefail
 OUT=${OUT:-runs/smoke${MODEL:+-$MODEL}}
 arc-trm train --preset smoke ${MODEL:+--model "$MODEL"} --out "$OUT"

@@ -273,6 +273,11 @@ class PredictionViews:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def subset(self, keep: np.ndarray) -> "PredictionViews":
+        """The views ``keep`` selects (a bool mask or indices), in their order, placements kept."""
+        return PredictionViews(self.rows[keep], self.plans[keep], self.pixel_side,
+                               None if self.placements is None else self.placements[keep])
+
     def batches(self, ds: ArcDataset, local_batch: int, rank: int = 0, world: int = 1):
         """Yield (view indices, batch) for this rank; every rank yields the same number of
         batches, all of ``local_batch`` views (the last padded with blank views, index -1), so

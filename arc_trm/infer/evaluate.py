@@ -61,16 +61,11 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
         score_products(cands, ds, preds)
     failures: list[TaskError] = []
     unanswered: set[tuple[str, int]] = set()
-    sub, ranked = submission_from(tasks, cands, p.strategy, failures, unanswered)
-    answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
-    metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
+    sub, ranked, metrics = voted(tasks, cands, p.strategy, failures, unanswered)
     metrics["views"] = int(preds.complete.sum())
     metrics["views_planned"] = len(views)
     metrics["test_inputs"] = int(len(ds.test_rows()))
     metrics["inputs_voted"] = int(len(np.unique(views.rows[preds.complete])))
-    if answers:
-        copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
-        metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
     n = int(ds.ex_task.shape[0])
     planned = np.bincount(views.rows, minlength=n)
     done = np.bincount(views.rows[preds.complete], minlength=n)
@@ -78,3 +73,16 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
                for r in np.flatnonzero((done > 0) & (done < planned))}
     metrics["inputs_partial"] = len(partial)
     return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), cands, partial)
+
+
+def voted(tasks: list[Task], cands: dict, strategy: str, failures: list[TaskError] | None = None,
+          unanswered: set | None = None) -> tuple[dict, dict, dict[str, float]]:
+    """The submission, ranked candidates and scores (where ``tasks`` hold answers: pass@k and copying
+    the input's pass@2) of the votes counted in ``cands`` so far."""
+    sub, ranked = submission_from(tasks, cands, strategy, failures, unanswered)
+    answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
+    metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
+    if answers:
+        copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
+        metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
+    return sub, ranked, metrics

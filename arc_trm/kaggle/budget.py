@@ -48,13 +48,15 @@ class Projection:
 
 
 def project(m: ModelConfig, ttt: TTTConfig, pred: PredictConfig, hw: Hardware = L4X4,
-            test_inputs: int = KAGGLE_TEST_INPUTS, canvas: int = 30) -> Projection:
+            test_inputs: int = KAGGLE_TEST_INPUTS, canvas: int = 30, tasks: int = KAGGLE_TASKS) -> Projection:
+    """``ttt.scope = "task"`` runs TTT's steps once per task: ``tasks`` times."""
     rate = hw.devices * hw.peak_flops * hw.mfu
     views = pred.views_per_input or ttt.augmentations
     phases = ttt.phases()
+    runs = tasks if ttt.scope == "task" else 1
     example_s = sum(n * step_example_flops(m, name, canvas) for name, n in phases) / rate
-    return Projection(views, sum(n for _, n in phases), ttt.global_batch_size,
-                      test_inputs * views * view_flops(m, canvas) / rate, example_s * ttt.global_batch_size)
+    return Projection(views, runs * sum(n for _, n in phases), ttt.global_batch_size,
+                      test_inputs * views * view_flops(m, canvas) / rate, runs * example_s * ttt.global_batch_size)
 
 
 def step_example_flops(m: ModelConfig, phase: str, canvas: int = 30) -> float:

@@ -250,7 +250,7 @@ def _readme(opts: PackageOptions, ds_meta: dict, k_meta: dict, packed: list[Pack
     cfg = packed[0].config
     if len(packed) == 1:
         plan = packed[0].projection
-        job = f"""- TTT `{cfg.ttt.mode}`: {cfg.ttt.embedding_steps} embedding + {cfg.ttt.full_steps} full steps at global batch
+        job = f"""- TTT `{cfg.ttt.mode}`: {cfg.ttt.embedding_steps} embedding + {cfg.ttt.full_steps} full steps{' per task' if cfg.ttt.scope == 'task' else ''} at global batch
   {cfg.ttt.global_batch_size}, {cfg.ttt.augmentations} augmentations per task;
 - {plan['views_per_input']} views per test input, strategy `{cfg.predict.strategy}`;
 - budget {cfg.predict.time_budget_s / 3600:.2f} h from notebook start; FLOP projection on 4x L4:

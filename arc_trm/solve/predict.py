@@ -41,17 +41,18 @@ from arc_trm.data.tasks import LoadReport, Task, answers_of, inputs_of, load_spe
 from arc_trm.errors import ArcTrmError, Interrupted
 from arc_trm.jsonfile import read_json
 from arc_trm.infer.candidates import belongs_to, candidate_lists, matching, write_with_candidates
-from arc_trm.infer.evaluate import evaluate
+from arc_trm.infer.evaluate import evaluate, voted
 from arc_trm.infer.runner import make_accelerator, make_runner
 from arc_trm.infer.score import Score, score_submission
 from arc_trm.infer.submission import (expected_entries, fallback_for, keep_previous, previous_submission,
                                       submission_from, write)
 from arc_trm.model import checkpoint
-from arc_trm.model.flops import view_flops
+from arc_trm.model.flops import train_example_flops, view_flops
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm import slowdown
 from arc_trm.paths import check_io, place
-from arc_trm.solve.ttt import test_time_train
+from arc_trm.progress import bar as progress_bar
+from arc_trm.solve.ttt import test_time_train, ttt_groups
 from arc_trm.stopflag import StopFlag
 
 
@@ -167,10 +168,12 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             warnings.append(f"{cand_path.name} was not written with {out.name} (a run stopped between writing the "
                             "two); this run replaces both")
 
-    def take(answers: dict, unanswered: set) -> None:
-        """This run's answers for the tasks that fit; inputs it could not answer stay fallbacks."""
+    def take(answers: dict, unanswered: set, task_ids: set | None = None) -> None:
+        """This run's answers for ``task_ids`` (default: every task that fits); inputs it could not answer
+        stay fallbacks."""
         state["sub"].update(answers)
-        state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in fit_ids} | unanswered
+        done = fit_ids if task_ids is None else task_ids
+        state["fallback"] = {(tid, k) for tid, k in state["fallback"] if tid not in done} | unanswered
         if cand_path is not None:
             state["lists"] = candidate_lists(fits, state["cands"], cfg.predict.strategy, cfg.predict.candidates)
 
@@ -214,10 +217,12 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         metrics: dict = {}
         if fits:
             seed = int(ck.manifest.get("seed", 0))
+            tseed = seed + cfg.ttt.seed          # TTT's and the views' draws
             ds = ArcDataset.build([], fits, cfg.ttt.augmentations, seed, canvas=ck.canvas, reuse_plans=ck.puzzles)
+            task_index = {tid: i for i, tid in enumerate(ds.table.task_ids)}
             rows, known = checkpoint.embedding_rows(
                 ck, ds.table, fresh_std=cfg.model.puzzle_emb_init_std if cfg.ttt.new_rows == "fresh" else None,
-                seed=seed)
+                seed=tseed)
             table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
             table.weight = rows
             runner = make_runner(acc, ck.model, table, cfg)
@@ -239,64 +244,116 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
                 held = (f"{len(fits)} of {len(report.tasks)} tasks fit the checkpoint's {ck.canvas}x{ck.canvas} "
                         f"canvas (the other {too_big} get fallback answers and no TTT)" if too_big
                         else f"{len(fits)} tasks")
-                print(f"arc-trm predict: {held}; {int((~known).sum())} unseen: TTT {cfg.ttt.mode}; "
+                print(f"arc-trm predict: {held}; {int((~known).sum())} unseen: TTT {cfg.ttt.mode}"
+                      f"{' per task' if cfg.ttt.scope == 'task' and cfg.ttt.mode != 'off' else ''}; "
                       f"{acc.device.type} x{acc.num_processes} process(es), precision {acc.mixed_precision}, "
                       f"{'compiled' if runner.compiled else 'eager'}"
                       + (f"; budget {budget:.0f}s" if deadline else "") + eager_note, flush=True)
             t0 = time.time()
-            views = PredictionViews.of(ds, cfg.predict.views_per_input or None, seed, cfg.model.pixel_side(),
+            views = PredictionViews.of(ds, cfg.predict.views_per_input or None, tseed, cfg.model.pixel_side(),
                                        cfg.predict.pixel_draws)
             per_view = view_flops(ck.model.cfg, ds.canvas)
-            inputs = len(ds.test_rows())
-
             per_batch = cfg.predict.batch_size * acc.num_processes
 
             def batched(n: int) -> int:        # views as computed: the last batch is padded to full size
                 return -(-n // per_batch) * per_batch
 
-            def reserve(flop_per_s: float, seconds_left: float) -> float:
-                """Inference's share, from the rate TTT measured: all planned views with a margin, at
-                least three rounds of one view per input, at most two thirds of what was left when TTT first
-                planned; plus the time ranking and writing take."""
-                want = max(batched(len(views)) * per_view / flop_per_s * clock.INFERENCE_MARGIN,
-                           batched(3 * inputs) * per_view / flop_per_s)
-                return min(want, seconds_left * 2 / 3) + finish_s + inference_compile_s
+            def reserve_for(group: PredictionViews):
+                inputs = len(np.unique(group.rows))
+
+                def reserve(flop_per_s: float, seconds_left: float) -> float:
+                    """Inference's share, from the rate TTT measured: the group's planned views with a margin,
+                    at least three rounds of one view per input, at most two thirds of what was left when TTT
+                    first planned; plus the time ranking and writing take."""
+                    want = max(batched(len(group)) * per_view / flop_per_s * clock.INFERENCE_MARGIN,
+                               batched(3 * inputs) * per_view / flop_per_s)
+                    if per_task:    # a task's views are a few batches: their overheads, not their FLOPs, count;
+                        # at least two TTT steps' time per batch of its first round (one view per input)
+                        want = max(want, batched(inputs) / per_batch * 2 * step_flops / flop_per_s)
+                    return min(want, seconds_left * 2 / 3) + finish_s + inference_compile_s
+                return reserve
             stop = (lambda: bool(flag))  # noqa: E731
-            if cfg.ttt.mode != "off":
-                timings["ttt"] = test_time_train(runner, ds, ~known, cfg.ttt, seed, cfg.data.translation, deadline,
-                                                 reserve if deadline is not None else None, progress=progress,
-                                                 stop=stop)
-                plan = timings["ttt"]
-                if main and progress and "flop_per_s" in plan:
-                    rates = ", ".join(f"{k} {v:.3f} s/step" + (f" (compiled in {plan['compile_s'][k]:.1f}s)"
-                                                                if plan["compile_s"].get(k) else "")
-                                      for k, v in plan["seconds_per_step"].items())
-                    print(f"arc-trm predict: plan from measured rates ({rates}, {plan['flop_per_s'] / 1e12:.3f} TFLOP/s): "
-                          f"TTT until {plan['reserve_s']:.1f}s before the deadline, then {len(views)} views "
-                          f"({inputs} inputs) estimated at {len(views) * per_view / plan['flop_per_s']:.0f}s", flush=True)
-            timings["ttt_s"] = time.time() - t0
-            t0 = time.time()
-            end = None if deadline is None else deadline - finish_s
-            one_round = bool(flag)
-            if one_round:          # a signal during TTT: one round of views, briefly, then vote and write
-                views = PredictionViews(views.rows[:inputs], views.plans[:inputs])
-                end, stop = min(end or float("inf"), flag.at + clock.SIGNAL_ROUND_S - finish_s), None
-            # that round never waits for a compilation: it runs eager unless the graph is compiled already
-            with runner.eager(one_round and inference_compile_s > 0):
-                ev = evaluate(runner, ds, fits, views=views, deadline=end, desc="predict", progress=progress,
-                              stop=stop, candidates=state["cands"], on_votes=save_votes)
-            timings["compile_s"] = round(ev.predictions.compile_s + sum(timings.get("ttt", {}).get(
-                "compile_s", {}).values()), 2)
-            timings["inference_s"] = time.time() - t0
-            timings["views_per_s"] = ev.metrics["views"] / max(timings["inference_s"], 1e-9)
-            for e in ev.failures:
-                skipped.append(str(e))
-                if on_error is not None:
-                    on_error(e)
-            # after one round, every voted input had fewer views than planned
-            state["partial"] = {k for k, ic in state["cands"].items() if ic.views} if one_round else ev.partial
-            take(ev.submission, ev.unanswered)
-            metrics = ev.metrics
+            training = cfg.ttt.mode != "off"
+            groups = ttt_groups(known, cfg.ttt.scope, training)
+            per_task = len(groups) > 1
+            view_task = ds.ex_task[views.rows]
+            step_flops = cfg.ttt.global_batch_size * train_example_flops(ck.model.cfg, ds.canvas)
+            ttt_flops = sum(n * cfg.ttt.global_batch_size * train_example_flops(ck.model.cfg, ds.canvas, name == "full")
+                            for name, n in cfg.ttt.phases())
+            # A deadline is shared between the groups by what each costs (its TTT and its views).
+            weights = [len(views.subset(pred[view_task])) * per_view + (ttt_flops if tr.any() else 0.0)
+                       for pred, tr in groups]
+            base = None
+            if sum(tr.any() for _, tr in groups) > 1:     # each task's TTT starts from the checkpoint's weights
+                base = ({k: v.detach().clone() for k, v in runner.model.state_dict().items()},
+                        runner.table.weight.detach().clone())
+            task_bar = progress_bar(len(groups), "predict per task", "task", main and progress and per_task)
+            evs, runs, partial = [], [], set()
+            timings["ttt_s"] = timings["inference_s"] = 0.0
+            end_all = None if deadline is None else deadline - finish_s
+            for g, (pred, train_mask) in enumerate(groups):
+                group = views.subset(pred[view_task])
+                t0 = time.time()
+                end = None if end_all is None else t0 + (end_all - t0) * weights[g] / max(sum(weights[g:]), 1e-9)
+                if train_mask.any() and not flag:
+                    if runs and base is not None:
+                        runner.model.load_state_dict(base[0])
+                        runner.table.weight.copy_(base[1])
+                    runs.append(test_time_train(runner, ds, train_mask, cfg.ttt, tseed, cfg.data.translation,
+                                                None if end is None else end + finish_s,
+                                                reserve_for(group) if deadline is not None else None,
+                                                progress=progress and not per_task, stop=stop))
+                    if main and progress and not per_task and "flop_per_s" in runs[0]:
+                        print_plan(runs[0], len(group), len(np.unique(group.rows)), per_view)
+                timings["ttt_s"] += time.time() - t0
+                t0 = time.time()
+                one_round, stop_g = bool(flag), stop
+                if one_round:       # a signal: one round of views of every input left, briefly, then vote and write
+                    pred = np.logical_or.reduce([p for p, _ in groups[g:]])
+                    group = views.subset(pred[view_task])
+                    group = group.subset(np.arange(len(np.unique(group.rows))))   # round-robin: one view each
+                    end = min(end_all or float("inf"), flag.at + clock.SIGNAL_ROUND_S - finish_s)
+                    stop_g = None
+                tasks_g = [t for t in fits if pred[task_index[t.task_id]]]
+                # that round never waits for a compilation: it runs eager unless the graph is compiled already
+                with runner.eager(one_round and inference_compile_s > 0):
+                    ev = evaluate(runner, ds, tasks_g, views=group, deadline=end, desc="predict",
+                                  progress=progress and not per_task, stop=stop_g, candidates=state["cands"],
+                                  on_votes=save_votes)
+                inference_compile_s = runner.compile_estimate(inference_key)    # 0 once compiled here
+                timings["inference_s"] += time.time() - t0
+                evs.append(ev)
+                for e in ev.failures:
+                    skipped.append(str(e))
+                    if on_error is not None:
+                        on_error(e)
+                # after one round, every voted input had fewer views than planned
+                partial |= ({k for k, ic in state["cands"].items() if ic.views and pred[task_index[k[0]]]}
+                            if one_round else ev.partial)
+                take(ev.submission, ev.unanswered, {t.task_id for t in tasks_g})
+                if per_task and train_mask.any():
+                    acc.free_memory()    # accelerate's references to this task's optimizers (hundreds of tasks)
+                task_bar.update(1)
+                if one_round:
+                    break
+            task_bar.close()
+            if runs:
+                timings["ttt"] = runs[0] if len(runs) == 1 else merged_ttt(runs)
+            timings["compile_s"] = round(sum(e.predictions.compile_s for e in evs) + sum(
+                sum(r["compile_s"].values()) for r in runs), 2)
+            state["partial"] = partial
+            if len(evs) == 1:
+                metrics = evs[0].metrics
+            else:
+                metrics = voted(fits, state["cands"], cfg.predict.strategy)[2] if main else {}
+                for key in ("views", "views_planned", "inputs_voted", "inputs_partial"):
+                    metrics[key] = sum(e.metrics[key] for e in evs)
+                metrics["test_inputs"] = int(len(ds.test_rows()))
+            timings["views_per_s"] = metrics["views"] / max(timings["inference_s"], 1e-9)
+            if main and progress and per_task and runs:
+                t = timings["ttt"]
+                print(f"arc-trm predict: TTT per task: {len(runs)} tasks, steps {t['steps']} in all, "
+                      f"{timings['ttt_s']:.1f}s; {metrics['views']} views in {timings['inference_s']:.1f}s", flush=True)
         sub, kept = finish()
         state["kept"] = kept
         if kept:
@@ -341,3 +398,26 @@ def stopped_line(signum: int, out: Path, final: dict, state: dict, kept: int, ev
     return (f"stopped by {signal.Signals(signum).name}: wrote {out} ({len(final)} tasks, {len(every_input)} test "
             f"inputs: {voted} answered by the vote of their finished views ({partial} of them from a partial vote), "
             f"{fallback} by fallback" + (f", {kept} entries kept from the earlier file" if kept else "") + ")")
+
+
+def print_plan(plan: dict, n_views: int, inputs: int, per_view: float) -> None:
+    rates = ", ".join(f"{k} {v:.3f} s/step" + (f" (compiled in {plan['compile_s'][k]:.1f}s)"
+                                                if plan["compile_s"].get(k) else "")
+                      for k, v in plan["seconds_per_step"].items())
+    print(f"arc-trm predict: plan from measured rates ({rates}, {plan['flop_per_s'] / 1e12:.3f} TFLOP/s): "
+          f"TTT until {plan['reserve_s']:.1f}s before the deadline, then {n_views} views "
+          f"({inputs} inputs) estimated at {n_views * per_view / plan['flop_per_s']:.0f}s", flush=True)
+
+
+def merged_ttt(runs: list[dict]) -> dict:
+    """Several TTT runs (one per task) as one record: steps and compile times summed, the latest rates."""
+    out: dict = {"steps": {}, "seconds_per_step": {}, "compile_s": {}, "stopped": False, "runs": len(runs)}
+    for r in runs:
+        for name, n in r["steps"].items():
+            out["steps"][name] = out["steps"].get(name, 0) + n
+        for name, v in r["compile_s"].items():
+            out["compile_s"][name] = round(out["compile_s"].get(name, 0.0) + v, 2)
+        out["seconds_per_step"].update(r["seconds_per_step"])
+        out["stopped"] = out["stopped"] or bool(r.get("stopped"))
+        out.update({k: r[k] for k in ("flop_per_s", "reserve_s") if k in r})
+    return out

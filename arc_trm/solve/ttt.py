@@ -38,6 +38,22 @@ from arc_trm.train.session import Schedule, TrainSession, warmup_in_steps
 PROBE_STEPS = 2
 
 
+def ttt_groups(known: np.ndarray, scope: str, training: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What predict does in turn, as (tasks whose views it predicts, tasks it test-time trains on first),
+    both masks over the tasks. ``known``: the tasks the checkpoint trained on (no TTT); ``training``: TTT
+    is on. Scope "all": one group, TTT on every unseen task; "task": the known tasks first (if any), then
+    each unseen task with TTT on it alone."""
+    none = np.zeros_like(known)
+    if not training or scope == "all" or known.all():
+        return [(np.ones_like(known), ~known if training else none)]
+    groups = [(known.copy(), none)] if known.any() else []
+    for t in np.flatnonzero(~known):
+        one = none.copy()
+        one[t] = True
+        groups.append((one, one))
+    return groups
+
+
 def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
                     translation: str = "fixed", deadline: float | None = None,
                     reserve: Callable[[float, float], float] | None = None, log=None, progress: bool = True,
