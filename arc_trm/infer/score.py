@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from arc_trm.infer.interval import bootstrap_interval
+
 
 @dataclass
 class Score:
@@ -35,7 +37,9 @@ class Score:
         """The line ``score``, ``predict`` and ``report`` print under the pass@2 line, so the numbers match
         wherever they appear."""
         entries = sum(len(v) for v in self.solved.values())
-        parts = [f"per test output {self.per_output:.4f} ({self.outputs_solved} of {self.outputs})",
+        lo, hi = bootstrap_interval(self.per_task.values())
+        parts = [f"95 % interval of pass@2 over these {self.tasks} tasks {lo:.2f}-{hi:.2f} (bootstrap over tasks)",
+                 f"per test output {self.per_output:.4f} ({self.outputs_solved} of {self.outputs})",
                  f"pass@1 {self.pass1:.4f}", f"attempt_2 repeats attempt_1 in {self.same_attempts} of {entries} entries"]
         if self.fallback_entries is not None:
             parts.append(f"{self.fallback_entries} entries are the test input itself (fallback)")
