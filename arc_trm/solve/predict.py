@@ -281,8 +281,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             ttt_flops = sum(n * cfg.ttt.global_batch_size * train_example_flops(ck.model.cfg, ds.canvas, name == "full")
                             for name, n in cfg.ttt.phases())
             # A deadline is shared between the groups by what each costs (its TTT and its views).
-            weights = [len(views.subset(pred[view_task])) * per_view + (ttt_flops if tr.any() else 0.0)
-                       for pred, tr in groups]
+            group_views = [views.subset(pred[view_task]) for pred, _ in groups]
+            weights = [len(gv) * per_view + (ttt_flops if tr.any() else 0.0) for gv, (_, tr) in zip(group_views, groups)]
             base = None
             if sum(tr.any() for _, tr in groups) > 1:     # each task's TTT starts from the checkpoint's weights
                 base = ({k: v.detach().clone() for k, v in runner.model.state_dict().items()},
@@ -291,8 +291,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             evs, runs, partial = [], [], set()
             timings["ttt_s"] = timings["inference_s"] = 0.0
             end_all = None if deadline is None else deadline - finish_s
-            for g, (pred, train_mask) in enumerate(groups):
-                group = views.subset(pred[view_task])
+            for g, ((pred, train_mask), group) in enumerate(zip(groups, group_views)):
                 t0 = time.time()
                 end = None if end_all is None else t0 + (end_all - t0) * weights[g] / max(sum(weights[g:]), 1e-9)
                 if train_mask.any() and not flag:
