@@ -8,6 +8,7 @@ the thing and the problem, with exit code 2; a run stopped by a signal exits 130
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.preset, args.set or [], model=args.model)
     if args.exclude_overlap:
         set_fields(cfg, {"data.exclude_overlap": cfg.data.exclude_overlap + args.exclude_overlap})
+    if args.select_on is not None:
+        set_fields(cfg, select_on(args.select_on))
     if args.log_with:
         import importlib.util
         module = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}[args.log_with]
@@ -64,12 +67,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     log_with=args.log_with, init_from=Path(args.init_from) if args.init_from else None)
     if summary["signal"]:
         return 128 + summary["signal"]
-    best = f"best pass@2 {summary['best_pass@2']:.3f}" if summary["best_pass@2"] >= 0 else "no evaluation"
-    print(f"arc-trm train: {summary['steps']} steps; {best}; checkpoint {summary['checkpoint']}; "
-          f"curves {summary['plot']}")
+    print(f"arc-trm train: {summary['steps']} steps; checkpoint {summary['checkpoint']}; curves {summary['plot']}")
+    print(f"arc-trm train: {summary['best_line'] or 'no evaluation'}")
     if summary.get("limit_note"):
         print(f"arc-trm train: {summary['limit_note']}")
     return 0
+
+
+def select_on(spec: str) -> dict:
+    """``--select-on``: a share of the test tasks (0 to 1; "all" = 1), a file of task ids (a JSON list, the
+    keys of a JSON object such as a challenges file, or one id per line), or ids separated by commas."""
+    try:
+        share = 1.0 if spec == "all" else float(spec)
+    except ValueError:
+        share = None
+    if share is not None:
+        if not 0 <= share <= 1:
+            raise ArcTrmError("a share must be between 0 and 1 (or \"all\")", source="--select-on")
+        return {"train.select_share": share, "train.select_tasks": []}
+    path = Path(spec)
+    if path.is_file():
+        text = path.read_text()
+        try:
+            data = json.loads(text)
+            ids = list(data) if isinstance(data, (list, dict)) else None
+        except ValueError:
+            ids = [line.strip() for line in text.splitlines() if line.strip()]
+        if not ids:
+            raise ArcTrmError("names no task (a JSON list or object of task ids, or one id per line)", source=spec)
+    else:
+        ids = [t.strip() for t in spec.split(",") if t.strip()]
+    return {"train.select_tasks": [str(t) for t in ids]}
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -97,14 +125,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
           f"{t.get('total_s', 0):.1f}s: TTT steps {steps} ({t.get('ttt_s', 0):.1f}s), "
           f"{res.metrics.get('views', 0)} views ({t.get('inference_s', 0):.1f}s)"
           + (f"; compiling {t['compile_s']:.1f}s of that" if t.get("compile_s") else ""))
-    if res.score is not None:
-        if args.detail:
-            for task_id, s in sorted(res.score.per_task.items()):
-                print(f"{task_id}\t{s:.3f}" + ("\tfallback" if task_id in res.fallback_tasks else ""))
-        for w in res.score.warnings():
+    if res.split is not None:
+        for w in res.split.whole.warnings():
             _err("predict", f"warning: {w}")
-        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks")
-        print(res.score.summary())
+        for line in res.split.lines(args.detail, {t: "fallback" for t in res.fallback_tasks}):
+            print(line)
+        if "single_view" in res.metrics and not res.chosen_on:
+            print(f"one view's answer (no voting) {res.metrics['single_view']:.4f}")
     return 0
 
 
@@ -112,18 +139,24 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     from arc_trm.data.tasks import answers_of, load_spec, read_solutions, spec_places
     from arc_trm.infer.candidates import read_candidates
     from arc_trm.infer.ensemble import ensemble_submission, own_attempts
-    from arc_trm.infer.score import score_submission
+    from arc_trm.infer.score import split_score
+    from arc_trm.infer.selection import sidecar_path, write_sidecar
     from arc_trm.infer.submission import write
     from arc_trm.solve.predict import check_output_path
 
     out = Path(args.out)
     check_output_path(out)
     inputs = [place("CANDIDATES", f) for f in args.files] + (spec_places("--tasks", args.tasks) if args.tasks else [])
-    check_io(inputs + ([place("--solutions", args.solutions)] if args.solutions else []), [place("--out", out)])
-    files = [(f, read_candidates(Path(f))[1]) for f in args.files]
+    check_io(inputs + ([place("--solutions", args.solutions)] if args.solutions else []),
+             [place("--out", out), place("--out's chosen-on file", sidecar_path(out))])
+    read = [read_candidates(Path(f)) for f in args.files]
+    files = [(f, tasks) for f, (_, tasks) in zip(args.files, read)]
+    # the tasks each file's checkpoint was chosen on: the ensemble's figure on them is marked too
+    chosen_on = [set(map(str, source.get("chosen_on") or [])) for source, _ in read]
     report = load_spec(args.tasks, solutions=False) if args.tasks else None
     res = ensemble_submission(files, args.weights or [1.0] * len(files), report, args.tasks or "")
     write(out, res.submission, res.expected)
+    write_sidecar(out, sorted(set().union(*chosen_on) & set(res.submission)), "; ".join(args.files))
     for w in res.warnings:
         _err("ensemble", f"warning: {w}")
     print(f"wrote {out} ({len(res.submission)} tasks from {len(files)} candidate files"
@@ -131,15 +164,16 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     answers = (read_solutions(Path(args.solutions)) if args.solutions else
                answers_of(args.tasks, report.tasks) if report is not None else None)
     if answers:
-        for name, tasks in files:
-            print(f"pass@2 {score_submission(own_attempts(tasks), answers).score:.4f}  {name}")
-        print(f"pass@2 {score_submission(res.submission, answers).score:.4f}  ensemble")
+        for (name, tasks), chosen in zip(files, chosen_on):
+            print("\n".join(split_score(own_attempts(tasks), answers, chosen=chosen).short(name)))
+        print("\n".join(split_score(res.submission, answers, chosen=set().union(*chosen_on)).short("ensemble")))
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from arc_trm.data.tasks import answers_of, inputs_of, load_spec, read_solutions
-    from arc_trm.infer.score import score_submission
+    from arc_trm.infer.score import split_score
+    from arc_trm.infer.selection import read_sidecar
     from arc_trm.infer.submission import read
 
     sub = read(Path(args.submission))
@@ -156,21 +190,46 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if not sols:
             raise ArcTrmError("holds no answers to score against (pass a *_solutions.json, or tasks with "
                               "their test outputs)", source=spec)
-    res = score_submission(sub, sols, inputs_of(tasks) if tasks is not None else None)
-    if args.detail:
-        for task_id, s in sorted(res.per_task.items()):
-            print(f"{task_id}\t{s:.3f}")
-    for w in res.warnings():
+    res = split_score(sub, sols, inputs_of(tasks) if tasks is not None else None, read_sidecar(Path(args.submission)))
+    for w in res.whole.warnings():
         _err("score", f"warning: {w}")
-    print(f"pass@2 {res.score:.4f} over {res.tasks} tasks")
-    print(res.summary())
+    for line in res.lines(args.detail):
+        print(line)
+    return 0
+
+
+def _cmd_runs_page(args: argparse.Namespace) -> int:
+    from arc_trm.atomic import write_bytes
+    from arc_trm.solve.predict import check_output_path
+    from arc_trm.train.compare import read_run, runs_page
+
+    out = Path(args.out)
+    check_output_path(out)
+    check_io([place("--runs", Path(r) / name) for r in args.runs for name in ("metrics.jsonl", "config.json")],
+             [place("--out", out)])
+    runs = [read_run(Path(r)) for r in args.runs]
+    write_bytes(out, runs_page(runs).encode())
+    for r in runs:
+        b = r.best
+        score = (f"pass@2 {b['pass@2']:.4f} over {b['tasks']} scored tasks, 95 % interval {b['pass@2_lo']:.2f}-"
+                 f"{b['pass@2_hi']:.2f}" if b.get("tasks") else "no scored figure")
+        print(f"{Path(r.folder).name}: {r.core}, {r.parameters / 1e6:.3f} M parameters, {r.steps} steps, "
+              f"{r.examples} examples, {r.device} x{r.processes}, {r.device_hours:.3f} device-hours; best/ {score}")
+    print(f"wrote {out} ({len(runs)} runs)")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.runs:
+        if args.submissions or args.tasks:
+            raise ArcTrmError("--runs makes the run-comparison page; give either submissions with --tasks, or --runs")
+        return _cmd_runs_page(args)
+    if not args.submissions or not args.tasks:
+        raise ArcTrmError("give submission files and --tasks (or --runs RUN... for the run-comparison page)")
     from arc_trm.data.tasks import answers_of, load_spec, read_solutions, spec_places
     from arc_trm.infer.candidates import read_candidates
-    from arc_trm.infer.report import Entry, RunSection, build_report, write_report
+    from arc_trm.infer.report import Entry, RunSection, build_report, comparisons, write_report
+    from arc_trm.infer.selection import ChosenOn, read_sidecar
     from arc_trm.infer.submission import read
     from arc_trm.model import checkpoint
     from arc_trm.solve.predict import check_output_path, overlap_with_training
@@ -193,7 +252,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
                           source=args.tasks)
     stems = [Path(f).stem for f in args.submissions]
     names = stems if len(set(stems)) == len(stems) else [str(f) for f in args.submissions]
-    entries = [Entry(n, read(Path(f)), read_candidates(Path(c))[1] if args.candidates else None)
+    entries = [Entry(n, read(Path(f)), read_candidates(Path(c))[1] if args.candidates else None,
+                     chosen=read_sidecar(Path(f)))
                for n, f, c in zip(names, args.submissions, args.candidates or [None] * len(names))]
     run = None
     trained = args.checkpoint or ([str(checkpoint.resolve(Path(args.run)))] if args.run else [])
@@ -204,8 +264,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for folder, e in zip(trained * len(entries) if len(trained) == 1 else trained, entries):
         if folder not in found:
             ck = checkpoint.load(Path(folder))
-            found[folder] = (overlap_with_training(ck, report.tasks, answers), str(ck.folder))
-        e.overlap, e.trained_on = found[folder]
+            picked = ChosenOn.from_info(ck.info)
+            found[folder] = (overlap_with_training(ck, report.tasks, answers), str(ck.folder),
+                             set(picked.among(report.tasks)) if picked is not None else set())
+        e.overlap, e.trained_on, picked_here = found[folder]
+        e.chosen |= picked_here
         if e.overlap is None:
             _err("report", f"warning: {e.trained_on} does not record what it trained on; no overlap marks for {e.name}")
     if args.run:
@@ -218,8 +281,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     page = build_report(entries, report.tasks, answers, args.tasks, run)
     write_report(out, page)
     for e in entries:
-        print(f"pass@2 {e.score.score:.4f} over {e.score.tasks} tasks  {e.name}")
-        print(f"  {e.score.summary()}")
+        print("\n".join(e.split.short(e.name, summary=True)))
+    for line in comparisons(entries):
+        print(line)
     print(f"wrote {out} ({len(report.tasks)} tasks, {len(entries)} submission(s))")
     return 0
 
@@ -297,8 +361,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     if res.score is not None:
         for name, sc in res.checkpoint_scores.items():
             print(f"pass@2 {sc.score:.4f}  {name} alone")
-        print(f"pass@2 {res.score.score:.4f} over {res.score.tasks} tasks"
-              + ("  (the submission)" if res.checkpoint_scores else ""))
+        print("\n".join(res.split.short("the submission")))
     failure, warnings = verdict(res)
     for w in warnings:
         _err("rehearse", f"warning: {w}")
@@ -395,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init-from", metavar="CHECKPOINT",
                     help="start from a checkpoint's weights and known embedding rows (fresh optimizer)")
     tr.add_argument("--fresh", action="store_true", help="delete the run folder's previous run and start over")
+    tr.add_argument("--select-on", metavar="SPEC",
+                    help="the test tasks best/ is chosen on (never scored): a share (default: the preset's "
+                         "train.select_share, 0.25), 0 for no best/, all, a file of task ids, or ids with commas")
     tr.add_argument("--exclude-overlap", action="append", metavar="SPEC",
                     help="leave out training tasks that hold anything of these tasks (data.exclude_overlap)")
     tr.add_argument("--log-with", choices=["tensorboard", "wandb"], help="also log to this tracker")
@@ -435,8 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", formatter_class=fmt,
                         help="one self-contained HTML page of an evaluation: scores, breakdowns, every task's attempts")
-    rp.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submission files to report side by side")
-    rp.add_argument("--tasks", required=True, metavar="SPEC", help="the tasks they answer (with their answers, or "
+    rp.add_argument("submissions", nargs="*", metavar="SUBMISSION", help="submission files to report side by side")
+    rp.add_argument("--runs", nargs="+", metavar="RUN", help="instead: training run folders side by side (core, "
+                    "parameters, examples, device-hours, selection split, best/'s pass@2 with its interval, curves)")
+    rp.add_argument("--tasks", metavar="SPEC", help="the tasks they answer (with their answers, or "
                     "--solutions)")
     rp.add_argument("--solutions", metavar="JSON", help="answers (default: the tasks' own, or the solutions beside them)")
     rp.add_argument("--candidates", action="append", metavar="FILE",

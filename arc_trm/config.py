@@ -205,6 +205,11 @@ class TrainConfig:
     compile: Literal["auto", True, False] = "auto"   # auto: compiled on CUDA, eager on CPU
     seed: int = _f(0, AT_LEAST_0)
     log_every_steps: int = _f(10, AT_LEAST_1)
+    # best/ is chosen by pass@2 on a selection split of the test tasks and scored on the others: this
+    # share of them, drawn with train.seed (at least one, never all; 0: no best/, last/ is the checkpoint;
+    # 1: chosen on every test task, so every figure of it is marked as selected), or the tasks named here
+    select_share: float = _f(0.25, FRACTION)
+    select_tasks: list[str] = field(default_factory=list)
 
 
 def _ttt_optim() -> OptimConfig:

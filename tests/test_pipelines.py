@@ -20,7 +20,8 @@ RECORDER = """#!/bin/sh
 exec "{python}" -c 'import json, sys; open(sys.argv[1], "a").write(json.dumps(sys.argv[2:]) + "\\n")' "{log}" "$(basename "$0")" "$@"
 """
 ENVS = {"overlap.sh": [{}, {"MODEL": "tiny-cpu"}], "smoke.sh": [{}, {"MODEL": "urm-tiny"}],
-        "paper.sh": [{}, {"PRESET": "arc2-paper", "NGPU": "2"}], "kaggle.sh": [{"OWNER": "someone", "UPLOAD": "1"}]}
+        "paper.sh": [{}, {"PRESET": "arc2-paper", "NGPU": "2"}], "kaggle.sh": [{"OWNER": "someone", "UPLOAD": "1"}],
+        "compare_cores.sh": [{}, {"CORES": "tiny-cpu"}]}
 
 
 def recorded(script: Path, env: dict, tmp_path: Path) -> list[list[str]]:

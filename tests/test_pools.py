@@ -108,7 +108,7 @@ def test_training_on_a_pool_trains_and_evaluates(tmp_path):
     assert len(pooled) == 3 * 4 + 3 and ds.manifest["sources"]["pool_puzzles_made"] == len(pooled)   # 22 valid in the first
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["kind"] == "eval"]
-    assert [r["step"] for r in evals] == [4, 8] and all(r["inputs_voted"] == r["test_inputs"] == 8 for r in evals)
+    assert [r["step"] for r in evals] == [4, 8] and all(r["inputs_voted"] == r["test_inputs"] == 16 for r in evals)
     assert any(r["kind"] == "train" and r["loss"] > 0 for r in records) and (tmp_path / "run" / "best" / "model.safetensors").is_file()
 
 

@@ -107,8 +107,8 @@ def test_each_submission_is_marked_by_the_checkpoint_behind_it(tmp_path):
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "r.html").read_text()
     rows = {name: re.search(rf'<td><b>{name}</b></td>(.*?)</tr>', page).group(1) for name in ("leaky", "clean")}
-    assert rows["leaky"].endswith("<td>4</td><td>no task left</td>")        # every answer was trained on
-    assert rows["clean"].endswith("<td>0</td><td>1.0000 over 4</td>")
+    assert rows["leaky"].endswith("<td>4</td><td>no task left</td><td>—</td>")        # every answer was trained on
+    assert rows["clean"].endswith("<td>0</td><td>1.0000 over 4</td><td>—</td>")
     data = json.loads(re.search(r'<script id=data type="application/json">(.*?)</script>', page, re.S).group(1))
     assert all(t["seen"] == ["leaky"] for t in data["tasks"])
     assert "seen/best (behind leaky)" in page and "fresh/best (behind clean)" in page
@@ -122,7 +122,7 @@ def test_each_submission_is_marked_by_the_checkpoint_behind_it(tmp_path):
                  "--run", tmp_path / "fresh", "--out", tmp_path / "fresh" / "report.html")
     assert inside.returncode == 0, inside.stderr
     page = (tmp_path / "fresh" / "report.html").read_text()
-    assert 'alt="training curves" src="data:image/png;base64,' in page and "last evaluation: step 1" in page
+    assert 'alt="training curves" src="data:image/png;base64,' in page and "last evaluation: eval @ step 1: over " in page
     assert "fresh/best (behind leaky, clean)" in page
     over = cli("report", tmp_path / "leaky.json", "--tasks", tmp_path / "e_challenges.json", "--run", tmp_path / "fresh",
                "--out", tmp_path / "fresh" / "metrics.jsonl")

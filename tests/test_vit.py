@@ -253,7 +253,7 @@ def test_smoke_trains_a_vision_core_and_predict_writes_a_scored_submission(tmp_p
     r = cli("train", "--preset", "smoke", "--model", model, "--out", out, "--set=train.max_steps=4",
             "--set=train.eval_interval_steps=4", "--set=train.global_batch_size=16")
     assert r.returncode == 0, r.stderr
-    assert "best pass@2" in r.stdout
+    assert "best/ chosen on 4 tasks" in r.stdout
     tasks = make_tasks(2, seed=3, prefix="unseen", max_side=5)
     write_challenges(tasks, tmp_path / "u_challenges.json")
     r = cli("predict", "--checkpoint", out, "--tasks", tmp_path / "u_challenges.json", "--out", tmp_path / "s.json",

@@ -13,9 +13,11 @@ from arc_trm.data.tasks import Task
 from arc_trm.errors import TaskError
 from arc_trm.infer.inference import ViewPredictions, run_views
 from arc_trm.infer.runner import Runner
-from arc_trm.infer.score import pass_at_k
+from arc_trm.infer.interval import binomial_interval
+from arc_trm.infer.score import pass_at_k, score_submission
+from arc_trm.infer.selection import SELECTION
 from arc_trm.infer.submission import submission_from
-from arc_trm.infer.vote import add_views, score_products
+from arc_trm.infer.vote import add_views, grid_key, score_products
 
 
 @dataclass
@@ -75,6 +77,17 @@ def evaluate(runner: Runner, ds: ArcDataset, tasks: list[Task], max_views: int =
     return Evaluation(sub, metrics, ranked, preds, failures, unanswered if main else set(), cands, partial)
 
 
+def single_view(cands: dict, answers: dict) -> float:
+    """One view's answer without voting: per test input the share of its finished views whose answer is
+    exact, averaged per task and over tasks (an input no view finished counts 0)."""
+    tasks: dict[str, list[float]] = {}
+    for key, ans in answers.items():
+        ic = cands.get(key)
+        right = ic.candidates.get(grid_key(np.asarray(ans))) if ic is not None else None
+        tasks.setdefault(key[0], []).append(right.count / ic.views if right is not None and ic.views else 0.0)
+    return float(np.mean([np.mean(v) for v in tasks.values()])) if tasks else 0.0
+
+
 def voted(tasks: list[Task], cands: dict, strategy: str, failures: list[TaskError] | None = None,
           unanswered: set | None = None) -> tuple[dict, dict, dict[str, float]]:
     """The submission, ranked candidates and scores (where ``tasks`` hold answers: pass@k and copying
@@ -83,6 +96,27 @@ def voted(tasks: list[Task], cands: dict, strategy: str, failures: list[TaskErro
     answers = {(t.task_id, k): o for t in tasks for k, o in enumerate(t.test_outputs) if o is not None}
     metrics = pass_at_k(ranked, answers, ks=(1, 2, 5, 10)) if answers else {}
     if answers:
+        metrics["single_view"] = single_view(cands, answers)
         copy_input = {(t.task_id, k): [inp] for t in tasks for k, inp in enumerate(t.test_inputs)}
         metrics["copy_input_pass@2"] = pass_at_k(copy_input, answers, ks=(2,))["pass@2"]
     return sub, ranked, metrics
+
+
+
+def split_metrics(tasks: list[Task], cands: dict, strategy: str, chosen: set[str]) -> dict:
+    """The votes in ``cands`` scored apart: the tasks not in ``chosen`` under plain names, with ``tasks``
+    and pass@2's 95 % interval (``pass@2_lo``, ``pass@2_hi``); the ``chosen`` ones (the selection split
+    training chooses best/ on) under names prefixed ``selection/``, so no reader takes them for a score."""
+    out: dict = {}
+    for prefix, part in (("", [t for t in tasks if t.task_id not in chosen]),
+                         (SELECTION, [t for t in tasks if t.task_id in chosen])):
+        if not part:
+            continue
+        sub, _, metrics = voted(part, cands, strategy)
+        answers = {t.task_id: [o for o in t.test_outputs] for t in part if all(o is not None for o in t.test_outputs)}
+        if answers:
+            lo, hi = binomial_interval(score_submission(sub, answers).per_task.values())
+            metrics.update({"pass@2_lo": lo, "pass@2_hi": hi})
+        metrics["tasks"] = len(part)
+        out.update({prefix + k: v for k, v in metrics.items()})
+    return out

@@ -8,6 +8,13 @@ as what it is; several submissions side by side (each one's solved tasks, their 
 intersection); breakdowns by grid size, number of test inputs and colours; a run's curves; and one row
 per task (demonstrations, test inputs, both attempts with ✓/✗ and their vote share, the truth) with
 sorting and filters. Tasks whose answer the model trained on are marked.
+
+Every pass@2 on the page is over the *scored* tasks: those no submission's checkpoint was chosen on
+(``NAME.chosen-on.json`` beside a submission, or ``--checkpoint``'s record). The chosen-on tasks'
+figure stands in its own column with the selection mark, their rows carry a badge, and two
+submissions are compared paired over the scored tasks (an exact sign test: "not distinguishable"
+when the tasks where they differ could split so by chance). Each figure is named as the papers
+name it (:data:`arc_trm.infer.score.DEFINITIONS`).
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import orjson
 from arc_trm.atomic import write_bytes
 from arc_trm.data.overlap import Overlap, duplicates
 from arc_trm.data.tasks import Task, inputs_of
-from arc_trm.infer.score import Score, score_submission
+from arc_trm.infer.interval import interval_text, paired
+from arc_trm.infer.score import DEFINITIONS, Score, SplitScore, split_score
+from arc_trm.infer.selection import MARK, eval_line
 
 
 @dataclass
@@ -36,6 +45,8 @@ class Entry:
     score: Score | None = None
     overlap: Overlap | None = None             # what the checkpoint behind it trained on of these tasks
     trained_on: str = ""                       # that checkpoint's folder
+    chosen: set[str] = field(default_factory=set)   # tasks its checkpoint was chosen on (best/'s selection split)
+    split: SplitScore | None = None            # scored apart on every entry's chosen-on tasks
 
 
 @dataclass
@@ -104,15 +115,18 @@ def build_report(entries: list[Entry], tasks: list[Task], answers: dict[str, lis
     """The page, as one HTML string. Each entry's ``overlap`` (from the checkpoint behind it) gives
     its count of answers seen in training, its pass@2 without those tasks and the tasks' marks."""
     inputs = inputs_of(tasks)
-    for e in entries:
-        e.score = score_submission(e.submission, answers, inputs)
+    chosen = set().union(*(e.chosen for e in entries)) & set(answers) if entries else set()
+    for e in entries:       # the same scored tasks for every entry, so that they compare paired
+        e.split = split_score(e.submission, answers, inputs, chosen)
+        e.score = e.split.whole
     seen_by = {t.task_id: [e.name for e in entries if e.overlap is not None and t.task_id in e.overlap.answers]
                for t in tasks}
     solved_by = {e.name: {t for t, s in e.score.per_task.items() if s > 0} for e in entries}
     data_tasks = []
     for t in tasks:
         row = {"id": t.task_id, "train": [[_grid(i), _grid(o)] for i, o in t.train],
-               "tests": [], "scores": {}, "seen": seen_by[t.task_id], "features": task_features(t)}
+               "tests": [], "scores": {}, "seen": seen_by[t.task_id], "features": task_features(t),
+               "chosen": t.task_id in chosen}
         for k, inp in enumerate(t.test_inputs):
             known = answers.get(t.task_id) or []
             truth = known[k] if k < len(known) else None
@@ -134,7 +148,7 @@ def build_report(entries: list[Entry], tasks: list[Task], answers: dict[str, lis
         for e in entries:
             row["scores"][e.name] = e.score.per_task.get(t.task_id)
         data_tasks.append(row)
-    return _page(entries, data_tasks, spec, answers, run, solved_by, duplicates(tasks))
+    return _page(entries, data_tasks, spec, answers, run, solved_by, duplicates(tasks), chosen)
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -143,12 +157,27 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _page(entries, data_tasks, spec, answers, run, solved_by, dups) -> str:
+def comparisons(entries: list[Entry]) -> list[str]:
+    """Each pair of submissions compared paired over the scored tasks, in words."""
+    out = []
+    for i, a in enumerate(entries):
+        for b in entries[i + 1:]:
+            if a.split.scored is not None and b.split.scored is not None:
+                out.append(paired(a.split.scored.per_task, b.split.scored.per_task).text(a.name, b.name))
+    return out
+
+
+def _page(entries, data_tasks, spec, answers, run, solved_by, dups, chosen) -> str:
     esc = html.escape
     n_out = sum(len(v) for v in answers.values())
+    scored_ids = set(answers) - chosen
+    data_tasks_all, data_tasks = data_tasks, [t for t in data_tasks if not t["chosen"]]
+    solved_by = {n: v - chosen for n, v in solved_by.items()}
     rows = []
     for e in entries:
-        s = e.score
+        s = e.split.scored or Score(0.0, 0)
+        sel = (f'<span class=chosen>{e.split.selected.score:.4f} over {e.split.selected.tasks}: {esc(MARK)}</span>'
+               if e.split.selected is not None else "—")
         oracle = seen = rest = "—"
         if e.candidates is not None:
             share, k = oracle_top_k(e.candidates, answers)
@@ -159,19 +188,28 @@ def _page(entries, data_tasks, spec, answers, run, solved_by, dups) -> str:
             seen = str(len(held))
             rest = f"{sum(clean) / len(clean):.4f} over {len(clean)}" if clean else "no task left"
         rows.append([f"<b>{esc(e.name)}</b>", f'<span class="pass2" data-name="{esc(e.name)}">{s.score:.4f}</span>',
+                     esc(interval_text(s.per_task.values())),
                      f"{s.per_output:.4f} ({s.outputs_solved} of {s.outputs})", f"{s.pass1:.4f}", oracle,
-                     str(s.fallback_entries), str(s.same_attempts), seen, rest])
-    summary = _table(["submission", "pass@2 (ARC Prize's rule)", "per test output", "pass@1",
-                      "oracle top-k (not a score)", "fallback entries", "attempt_2 = attempt_1",
-                      "answers seen in training", "pass@2 on the other tasks"], rows, "summary")
-    parts = [f"<h1>arc-trm evaluation report</h1><p>{len(data_tasks)} tasks of <code>{esc(spec)}</code>, "
-             f"{n_out} test outputs with answers; {len(entries)} submission(s).</p>",
+                     str(s.fallback_entries), str(s.same_attempts), seen, rest, sel])
+    summary = _table(["submission", f"pass@2 over {len(scored_ids)} scored tasks", "its 95 % interval",
+                      "per test output", "pass@1", "oracle top-k (not a score)", "fallback entries",
+                      "attempt_2 = attempt_1", "answers seen in training", "pass@2 without them",
+                      "pass@2 on the tasks a checkpoint was chosen on"], rows, "summary")
+    defs = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in DEFINITIONS.items())
+    parts = [f"<h1>arc-trm evaluation report</h1><p>{len(data_tasks_all)} tasks of <code>{esc(spec)}</code>, "
+             f"{n_out} test outputs with answers; {len(entries)} submission(s)"
+             + (f"; {len(chosen)} of the tasks are ones a checkpoint was chosen on (best/'s selection split): "
+                "they are left out of every figure but their own marked column" if chosen else "") + ".</p>",
              "<h2>Summary</h2>", summary,
-             "<p class=note>pass@2 is what Kaggle scores: a task scores the share of its test outputs that either "
-             "of two attempts gets right, and the score is the mean over tasks; the share of test outputs differs "
-             "whenever tasks have several. An oracle top-k counts every listed candidate as an attempt: it bounds "
-             "what a better second attempt could reach and is <b>not a score</b>. An attempt_2 that repeats "
-             "attempt_1 turns that entry's pass@2 into pass@1; a fallback entry answers with the test input.</p>"]
+             f"<p class=note>What each figure is, as the papers name it:</p><ul class=note>{defs}</ul>"
+             "<p class=note>The share of test outputs differs from pass@2 whenever tasks have several. An oracle "
+             "top-k counts every listed candidate as an attempt: it bounds what a better second attempt could reach "
+             "and is <b>not a score</b>. An attempt_2 that repeats attempt_1 turns that entry's pass@2 into pass@1; "
+             "a fallback entry answers with the test input. The interval is the exact binomial (Clopper-Pearson) "
+             "one over the scored tasks.</p>"]
+    if len(entries) > 1:
+        parts += ["<h2>Paired comparison</h2><ul>"
+                  + "".join(f"<li>{esc(line)}</li>" for line in comparisons(entries)) + "</ul>"]
     if len(entries) > 1:
         names = list(solved_by)
         union = set().union(*solved_by.values())
@@ -210,16 +248,16 @@ def _page(entries, data_tasks, spec, answers, run, solved_by, dups) -> str:
         img = (f'<img alt="training curves" src="data:image/png;base64,{base64.b64encode(run.curves_png).decode()}">'
                if run.curves_png else "<p>no curves yet</p>")
         ev = run.evals[-1] if run.evals else None
-        line = ("; ".join(f"{esc(k)} {v:.3f}" if isinstance(v, float) else f"{esc(k)} {esc(str(v))}"
-                          for k, v in ev.items() if k != "kind") if ev else "no evaluation yet")
+        line = esc(eval_line(int(ev.get("step", 0)), ev)) if ev else "no evaluation yet"
         parts.append(f"<h2>Run <code>{esc(run.folder)}</code></h2>{img}<p>last evaluation: {line}</p>")
     names = [e.name for e in entries]
     parts.append("""<h2>Tasks</h2><div class=controls>show <select id=filter>
 <option value=all>all</option><option value=solved>solved (by any)</option><option value=unsolved>unsolved</option>
-<option value=one>solved by only one submission</option><option value=seen>answer seen in training</option></select>
+<option value=one>solved by only one submission</option><option value=seen>answer seen in training</option>
+<option value=chosen>a checkpoint was chosen on it</option></select>
 sort by <select id=sort><option value=id>task id</option><option value=score>score, best first</option>
 <option value=size>grid size</option></select> <span id=count></span></div><div id=tasks></div>""")
-    data = orjson.dumps({"names": names, "tasks": data_tasks}).decode().replace("</", "<\\/")
+    data = orjson.dumps({"names": names, "tasks": data_tasks_all}).decode().replace("</", "<\\/")
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>arc-trm report: {esc(spec)}</title>
 <style>{_CSS}</style></head><body>{''.join(parts)}
@@ -235,7 +273,8 @@ table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ccc;padding:
 th{background:#f2f2f2}.note{color:#555;font-size:13px;max-width:900px}code{background:#f4f4f4;padding:0 3px}
 .controls{margin:8px 0}.task{border:1px solid #ddd;border-radius:6px;margin:8px 0;padding:8px}
 .task h4{margin:0 0 6px;font-size:14px}.seen{background:#fff3cd;border:1px solid #e0b000;border-radius:3px;
-padding:0 4px;font-size:12px;margin-left:6px}.row{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
+padding:0 4px;font-size:12px;margin-left:6px}.chosen{background:#fde2e2;border:1px solid #c00;
+border-radius:3px;padding:0 4px;font-size:12px;margin-left:6px}.row{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 .cell{display:inline-flex;flex-direction:column;align-items:center;font-size:11px;color:#555}
 canvas{image-rendering:pixelated;border:1px solid #999;background:#000}.ok{color:#0a0;font-weight:bold}
 .bad{color:#c00;font-weight:bold}.pair{display:inline-flex;gap:2px;padding:2px;border-right:1px dashed #ccc}
@@ -256,7 +295,7 @@ function best(t){let m=-1;for(const n of D.names){const s=t.scores[n];if(s!==nul
 function solvers(t){return D.names.filter(n=>(t.scores[n]||0)>0).length;}
 function render(){const f=document.getElementById('filter').value,o=document.getElementById('sort').value;
 let ts=D.tasks.filter(t=>f==='all'||(f==='solved'&&solvers(t)>0)||(f==='unsolved'&&solvers(t)===0)||
-(f==='one'&&solvers(t)===1)||(f==='seen'&&t.seen.length>0));
+(f==='one'&&solvers(t)===1)||(f==='seen'&&t.seen.length>0)||(f==='chosen'&&t.chosen));
 if(o==='score')ts=ts.slice().sort((a,b)=>best(b)-best(a));else if(o==='size')ts=ts.slice().sort((a,b)=>side(b)-side(a));
 else ts=ts.slice().sort((a,b)=>a.id<b.id?-1:1);
 const root=document.getElementById('tasks');root.innerHTML='';document.getElementById('count').textContent=ts.length+' tasks';
@@ -264,6 +303,8 @@ for(const t of ts){const d=document.createElement('div');d.className='task';d.da
 const h=document.createElement('h4');h.textContent=t.id+'  '+D.names.map(n=>n+': '+(t.scores[n]===null?'—':t.scores[n].toFixed(2))).join('   ');
 if(t.seen.length){const s=document.createElement('span');s.className='seen';
 s.textContent='answer seen in training'+(D.names.length>1?' by '+t.seen.join(', '):'');h.appendChild(s);}
+if(t.chosen){const s=document.createElement('span');s.className='chosen';
+s.textContent='chosen on: a checkpoint was selected by this task, its score is left out of every figure';h.appendChild(s);}
 d.appendChild(h);const demos=document.createElement('div');demos.className='row';
 for(const [i,o] of t.train){const p=document.createElement('div');p.className='pair';p.appendChild(cell(i,'in',40));p.appendChild(cell(o,'out',40));demos.appendChild(p);}
 d.appendChild(demos);

@@ -2,7 +2,12 @@
 answer exactly; a task scores the fraction of its test inputs solved; the score is the mean
 over the tasks of the solutions. Beside it, the numbers that tell a score apart from another:
 the share of test outputs solved (different whenever tasks have several), pass@1, entries whose
-attempt_2 repeats attempt_1 (pass@2 is pass@1 there) and entries that are only the test input."""
+attempt_2 repeats attempt_1 (pass@2 is pass@1 there) and entries that are only the test input.
+
+Each figure is named as the papers name it (:data:`DEFINITIONS`), so a reader can set it beside a
+published one, and pass@2 carries its 95 % interval over the scored tasks. A submission whose
+checkpoint was chosen on some of its tasks (:mod:`arc_trm.infer.selection`) is scored on the others,
+and the chosen-on tasks' figure is printed apart with its mark."""
 
 from __future__ import annotations
 
@@ -10,7 +15,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from arc_trm.infer.interval import bootstrap_interval
+from arc_trm.infer.interval import interval_text
+from arc_trm.infer.selection import MARK
+
+# What each printed figure is, in the words of the papers that publish one.
+DEFINITIONS = {
+    "pass@2": "ARC Prize's score: a test output counts when either of two attempts is exact, a task scores its "
+              "share of outputs, averaged over tasks (the pass@2 TRM, HRM and VARC report)",
+    "pass@1": "attempt_1 alone: the top answer after voting over the views (what URM reports as \"pass@1\")",
+    "single_view": "one view's answer: one augmented forward pass without voting (the mean share of views "
+                   "that answered right)",
+    "pass@k": "oracle top-k: any of the k best-voted candidates is exact; Kaggle takes two, so not a score",
+}
 
 
 @dataclass
@@ -37,10 +53,10 @@ class Score:
         """The line ``score``, ``predict`` and ``report`` print under the pass@2 line, so the numbers match
         wherever they appear."""
         entries = sum(len(v) for v in self.solved.values())
-        lo, hi = bootstrap_interval(self.per_task.values())
-        parts = [f"95 % interval of pass@2 over these {self.tasks} tasks {lo:.2f}-{hi:.2f} (bootstrap over tasks)",
+        parts = [f"pass@2 {interval_text(self.per_task.values())}",
                  f"per test output {self.per_output:.4f} ({self.outputs_solved} of {self.outputs})",
-                 f"pass@1 {self.pass1:.4f}", f"attempt_2 repeats attempt_1 in {self.same_attempts} of {entries} entries"]
+                 f"pass@1 (top answer after voting, URM's \"pass@1\") {self.pass1:.4f}",
+                 f"attempt_2 repeats attempt_1 in {self.same_attempts} of {entries} entries"]
         if self.fallback_entries is not None:
             parts.append(f"{self.fallback_entries} entries are the test input itself (fallback)")
         return "; ".join(parts)
@@ -88,6 +104,62 @@ def score_submission(sub: dict, solutions: dict[str, list], inputs: dict[str, li
                  extra=sorted(set(sub) - set(solutions)), wrong_counts=wrong, outputs=outputs,
                  outputs_solved=outputs_solved, pass1=sum(per_task1.values()) / n, same_attempts=same,
                  fallback_entries=fallback if inputs is not None else None, solved=solved_of)
+
+
+@dataclass
+class SplitScore:
+    """A submission scored apart on the tasks its checkpoint was not chosen on (``scored``) and on those it
+    was (``selected``, printed only with :data:`MARK`); ``whole`` for the warnings about the file."""
+
+    whole: Score
+    scored: Score | None
+    selected: Score | None
+
+    def lines(self, detail: bool = False, note: dict[str, str] | None = None) -> list[str]:
+        """What ``score``, ``predict`` and ``report`` print; ``note``: a word after a task's detail line."""
+        out = []
+        if detail:
+            sel = self.selected.per_task if self.selected is not None else {}
+            for task_id, s in sorted(self.whole.per_task.items()):
+                out.append(f"{task_id}\t{s:.3f}" + ("\tselected on" if task_id in sel else "")
+                           + (f"\t{note[task_id]}" if note and task_id in note else ""))
+        if self.scored is not None:
+            rest = " not used to choose the checkpoint" if self.selected is not None else ""
+            out.append(f"pass@2 {self.scored.score:.4f} over {self.scored.tasks} tasks{rest} (ARC Prize's score)")
+            out.append(self.scored.summary())
+        if self.selected is not None:
+            out.append(f"pass@2 {self.selected.score:.4f} over the {self.selected.tasks} tasks the checkpoint was "
+                       f"chosen on [{MARK}]")
+        return out
+
+    def short(self, name: str, summary: bool = False) -> list[str]:
+        """One line per part, ending with ``name`` (``ensemble`` and ``report`` list several submissions);
+        ``summary``: the scored part's summary under its line."""
+        out = []
+        if self.scored is not None:
+            rest = " not used to choose the checkpoint" if self.selected is not None else ""
+            out.append(f"pass@2 {self.scored.score:.4f} over {self.scored.tasks} tasks{rest}, "
+                       f"{interval_text(self.scored.per_task.values())}  {name}")
+            if summary:
+                out.append(f"  {self.scored.summary()}")
+        if self.selected is not None:
+            out.append(f"pass@2 {self.selected.score:.4f} over the {self.selected.tasks} tasks the checkpoint was chosen "
+                       f"on [{MARK}]  {name}")
+        return out
+
+
+def split_score(sub: dict, solutions: dict[str, list], inputs: dict[str, list] | None = None,
+                chosen=()) -> SplitScore:
+    """``chosen``: the task ids the submission's checkpoint was chosen on (see arc_trm.infer.selection)."""
+    whole = score_submission(sub, solutions, inputs)
+    chosen = set(chosen) & set(solutions)
+    if not chosen:
+        return SplitScore(whole, whole, None)
+
+    def part(ids: set) -> Score | None:
+        return score_submission({t: e for t, e in sub.items() if t in ids},
+                                {t: a for t, a in solutions.items() if t in ids}, inputs) if ids else None
+    return SplitScore(whole, part(set(solutions) - chosen), part(chosen))
 
 
 def pass_at_k(ranked: dict[tuple[str, int], list[np.ndarray]], answers: dict[tuple[str, int], np.ndarray],

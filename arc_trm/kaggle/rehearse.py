@@ -25,7 +25,8 @@ import nbformat
 from arc_trm import slowdown
 from arc_trm.data.tasks import answers_of, load_spec
 from arc_trm.errors import ArcTrmError
-from arc_trm.infer.score import Score, score_submission
+from arc_trm.infer.score import Score, SplitScore, score_submission, split_score
+from arc_trm.infer.selection import ChosenOn
 from arc_trm.kaggle.image import image_environment
 from arc_trm.jsonfile import field_of, read_json
 from arc_trm.standalone import timeshare
@@ -42,6 +43,7 @@ class Rehearsal:
     summary: JobSummary             # what the job wrote to working/arc_trm/summary.json
     score: Score | None
     checkpoint_scores: dict[str, Score]         # several checkpoints: each one's own submission
+    split: SplitScore | None = None             # apart on the tasks a packaged checkpoint was chosen on
 
 
 def fake_kaggle(root: Path, dataset: Path, challenges: dict, competition: str, owner_slug: str) -> Path:
@@ -112,8 +114,23 @@ def rehearse(package_dir: Path, tasks: str, budget_s: float | None = None, proce
         own = root / "kaggle" / "working" / "arc_trm" / f"{c.checkpoint}.submission.json"
         if c.ensembled and own.is_file():
             per_checkpoint[c.checkpoint] = score_submission(json.loads(own.read_text()), answers)
-    return Rehearsal(root, log, rc, sub, summary, score_submission(sub, answers) if answers and sub else None,
-                     per_checkpoint)
+    chosen = chosen_on_in(dataset, report.tasks)
+    split = split_score(sub, answers, chosen=chosen) if answers and sub else None
+    return Rehearsal(root, log, rc, sub, summary, split.whole if split else None, per_checkpoint, split)
+
+
+def chosen_on_in(dataset: Path, tasks: list) -> set[str]:
+    """The tasks any packaged checkpoint was chosen on (its ``info.json``): the rehearsal's figure on them
+    is marked, as ``predict``'s is."""
+    out: set[str] = set()
+    for info in sorted(Path(dataset).rglob("info.json")):
+        try:
+            c = ChosenOn.from_info(read_json(info, "checkpoint info", dict))
+        except ArcTrmError:
+            continue
+        if c is not None:
+            out |= set(c.among(tasks))
+    return out
 
 
 def verdict(r: Rehearsal) -> tuple[str | None, list[str]]:

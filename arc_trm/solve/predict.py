@@ -43,7 +43,8 @@ from arc_trm.jsonfile import read_json
 from arc_trm.infer.candidates import belongs_to, candidate_lists, matching, write_with_candidates
 from arc_trm.infer.evaluate import evaluate, voted
 from arc_trm.infer.runner import make_accelerator, make_runner
-from arc_trm.infer.score import Score, score_submission
+from arc_trm.infer.score import Score, SplitScore, split_score
+from arc_trm.infer.selection import ChosenOn, sidecar_path, write_sidecar
 from arc_trm.infer.submission import (expected_entries, fallback_for, keep_previous, previous_submission,
                                       submission_from, write)
 from arc_trm.model import checkpoint
@@ -69,6 +70,8 @@ class PredictResult:
     partial_inputs: int = 0               # test inputs voted on fewer views than planned (time, a signal)
     fallback_inputs: int = 0              # test inputs no finished view answered
     fallback_reasons: dict = field(default_factory=dict)   # why those inputs are fallbacks: reason -> count
+    chosen_on: list[str] = field(default_factory=list)     # the tasks the checkpoint was chosen on
+    split: SplitScore | None = None       # the score apart on the other tasks and on those (when answers exist)
 
 
 def fallback_reasons(fallback: set, predicted: set, cands: dict) -> dict[str, int]:
@@ -119,7 +122,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     ck_folder = checkpoint.resolve(ckpt)
     check_io([place("--checkpoint", ck_folder, whole=True)] + spec_places("--tasks", tasks)
              + ([place("--solutions", solutions)] if solutions is not None else []),
-             [place("--out", out)] + ([place("--candidates", cand_path)] if cand_path is not None else []))
+             [place("--out", out), place("--out's chosen-on file", sidecar_path(out))]
+             + ([place("--candidates", cand_path)] if cand_path is not None else []))
     scoring_answers = read_solutions(solutions) if solutions is not None else None   # a typo fails now
     ck = checkpoint.load(ck_folder, overrides, fields=fields)
     cfg = ck.cfg
@@ -133,6 +137,10 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     fallback_sub = {tid: list(entries) for tid, entries in sub.items()}
     acc = accelerator or make_accelerator(cfg)
     main = acc.is_main_process
+    chosen = ChosenOn.from_info(ck.info)
+    chosen_on = chosen.among(report.tasks) if chosen is not None else []
+    if main:    # before any answer: the marks its scores need hold from the first file on
+        write_sidecar(out, chosen_on, str(ck.folder))
     previous = previous_submission(out) if main else None
     t = time.time()
     if main and previous is None:
@@ -148,7 +156,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
     # What a stop at any moment writes: the answers so far (fallbacks where none), their candidates.
     state = {"sub": sub, "fallback": set(every_input), "lists": {}, "cands": {}, "partial": set(), "fits": []}
     fits = [t for t in report.tasks if max(max(g.shape) for g in t.plan_grids()) <= ck.canvas]
-    warnings = []
+    warnings = [f"the checkpoint was chosen on {len(chosen_on)} of these tasks ({ck.folder}/info.json): the score is "
+                "given on the others, their figure apart with its mark"] if chosen_on else []
     too_big = len(report.tasks) - len(fits)
     if too_big:
         warnings.append(f"{too_big} of {len(report.tasks)} tasks have grids larger than the checkpoint's "
@@ -207,7 +216,7 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             if cand_path is not None:
                 source = {"checkpoint": str(ck.folder), "strategy": cfg.predict.strategy,
                           "views_per_input": cfg.predict.views_per_input or cfg.ttt.augmentations,
-                          "core": cfg.model.core}
+                          "core": cfg.model.core, "chosen_on": chosen_on}
                 write_with_candidates(out, final, expected, cand_path, matching(state["lists"], final), source)
             else:
                 write(out, final, expected)
@@ -358,11 +367,11 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
         if kept:
             warnings.append(f"{kept} entries this run could answer only by fallback keep the earlier {out.name}'s answers")
         timings["total_s"] = time.time() - t_start
-        score = score_submission(sub, answers, inputs_of(report.tasks)) if answers else None
+        split = split_score(sub, answers, inputs_of(report.tasks), chosen_on) if answers else None
         fallback_tasks = sorted({tid for tid, _ in state["fallback"]})
-        return PredictResult(sub, out, score, metrics, timings, skipped, warnings, fallback_tasks,
-                             len(state["partial"] - state["fallback"]), len(state["fallback"]),
-                             fallback_reasons(state["fallback"], fit_ids, state["cands"]))
+        return PredictResult(sub, out, split.whole if split else None, metrics, timings, skipped, warnings,
+                             fallback_tasks, len(state["partial"] - state["fallback"]), len(state["fallback"]),
+                             fallback_reasons(state["fallback"], fit_ids, state["cands"]), chosen_on, split)
 
     with StopFlag("predict", "stopping at the next step or batch to vote over the views that finished and write",
                   lambda: f"{out} holds a valid submission", quiet=not main) as flag, ExitStack() as stack:

@@ -91,13 +91,15 @@ def plot_curves(log_path: Path, png_path: Path, warn=None) -> Path | None:
     axes[1].plot(steps, [r["cell_accuracy"] for r in train], label="cell")
     axes[1].set(title="training accuracy", xlabel="step", ylim=(0, 1.02))
     axes[1].legend()
-    if evals:
-        for key in ("pass@1", "pass@2", "copy_input_pass@2"):
+    if evals:   # the scored tasks' figures; the selection split's (what best/ is chosen by) dashed, named so
+        for key, label, style in (("pass@1", "pass@1", "-"), ("pass@2", "pass@2", "-"),
+                                  ("copy_input_pass@2", "copy input pass@2", "-"),
+                                  ("selection/pass@2", "pass@2 on the tasks best/ is chosen on", "--")):
             got = [r for r in evals if number(r, key)]
             if got:
-                axes[2].plot([r["step"] for r in got], [r[key] for r in got], marker="o", label=key)
+                axes[2].plot([r["step"] for r in got], [r[key] for r in got], style, marker="o", label=label)
         axes[2].legend()
-    axes[2].set(title="evaluation on test inputs", xlabel="step", ylim=(0, 1.02))
+    axes[2].set(title="evaluation on test inputs (scored tasks)", xlabel="step", ylim=(0, 1.02))
     fig.tight_layout()
     try:
         with replacing_file(Path(png_path)) as tmp:

@@ -24,7 +24,8 @@ from arc_trm.data.ingest import build_dataset
 from arc_trm.data.tasks import report_error, spec_places
 from arc_trm.errors import ArcTrmError
 from arc_trm.jsonfile import field_of, read_json
-from arc_trm.infer.evaluate import evaluate
+from arc_trm.infer.evaluate import evaluate, split_metrics
+from arc_trm.infer.selection import SELECTION, VIEW_KEYS, ChosenOn, eval_line, selection_split
 from arc_trm.infer.runner import Runner, make_accelerator, make_runner
 from arc_trm.infer.submission import write as write_submission
 from arc_trm.model import checkpoint
@@ -164,6 +165,11 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
             print(f"arc-trm train: warning: {w}", flush=True)
         # the curves continue from the resumed step: no repeated steps, no torn last line
         MetricLog(out_dir / "metrics.jsonl").truncate_after(session.progress.step)
+        # where this stretch of the run ran: the run-comparison page sums device-hours from these
+        MetricLog(out_dir / "metrics.jsonl").log({
+            "kind": "start", "step": session.progress.step, "device": device_name(acc.device),
+            "processes": acc.num_processes, "precision": acc.mixed_precision, "compiled": runner.compiled,
+            "global_batch_size": cfg.train.global_batch_size, "time": time.time()})
         save_config(out_dir, cfg)
         print(f"arc-trm train: {acc.device.type} x{acc.num_processes} process(es), precision "
               f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
@@ -179,17 +185,58 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         session.close()
 
 
-def previous_best(path: Path, main: bool) -> float:
-    """The best pass@2 of the run so far (-1: none yet); a changed or torn file counts as none, with a
-    warning, and the next evaluation replaces it."""
+BEST_KEY = SELECTION + "pass@2"     # what best/ is chosen by: pass@2 on the selection split
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words, as the run-comparison page shows it (``cuda: NVIDIA H100 80GB HBM3``, ``cpu``)."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def previous_best(path: Path, main: bool) -> dict:
+    """The record of the run's best/ so far (``{}``: none yet); a changed or torn file (or one an older
+    arc-trm wrote, which chose best/ on the scored tasks) counts as none, with a warning, and the next
+    evaluation replaces it."""
     if not path.is_file():
-        return -1.0
+        return {}
     try:
-        return float(field_of(read_json(path, "best score", dict), "pass@2", float, "best score", path))
+        rec = read_json(path, "best score", dict)
+        field_of(rec, BEST_KEY, float, "best score", path)
+        return rec
     except ArcTrmError as e:
         if main:
             print(f"arc-trm train: warning: {e}; the next evaluation sets a new best", flush=True)
-        return -1.0
+        return {}
+
+
+def better(metrics: dict, best: dict) -> bool:
+    """Whether this evaluation's selection figures choose it over ``best``: pass@2 on the selection split,
+    then one view's answer there (a finer measure of the same); a tie goes to the later, longer-trained step."""
+    key = (lambda r: (r.get(BEST_KEY, -1.0), r.get(SELECTION + "single_view", -1.0)))  # noqa: E731
+    return key(metrics) >= key(best)
+
+
+def selection_of(cfg: RunConfig, test_tasks: list) -> tuple[set[str], str]:
+    """The tasks best/ is chosen on, and the rule that chose them, in words."""
+    t = cfg.train
+    chosen, _ = selection_split([x.task_id for x in test_tasks], t.select_share, t.seed, t.select_tasks or None)
+    how = ("named by train.select_tasks" if t.select_tasks else
+           f"a share of {t.select_share:g} drawn with train.seed {t.seed}")
+    return set(chosen), f"{len(chosen)} of {len(test_tasks)} test tasks, {how}"
+
+
+def best_line(best: dict) -> str:
+    """What train prints of best/: where it was chosen and its figure on the other tasks."""
+    if not best:
+        return "no best/ (nothing to choose it on); last/ is the checkpoint"
+    head = (f"best/ chosen on {best[SELECTION + 'tasks']} tasks at step {best['step']} (their pass@2 "
+            f"{best[BEST_KEY]:.3f}, chosen on: biased upward)")
+    if "tasks" not in best:
+        return head + "; every test task was a selection task, so no figure of it is unbiased"
+    return (f"{head}; pass@2 on the other {best['tasks']}: {best['pass@2']:.3f}, 95 % interval "
+            f"{best['pass@2_lo']:.2f}-{best['pass@2_hi']:.2f} (exact binomial over tasks)")
 
 
 def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, session: TrainSession, ds: ArcDataset,
@@ -200,6 +247,12 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
     best_path = out_dir / "best_score.json"
     best = previous_best(best_path, main)
     test_tasks = ds.test_tasks()
+    chosen, rule = selection_of(cfg, test_tasks)
+    if main and test_tasks:
+        print(f"arc-trm train: best/ is chosen on {rule}; the figures of the other {len(test_tasks) - len(chosen)} "
+              f"are the scores" + ("" if chosen else " (train.select_share = 0: no best/, last/ is the checkpoint)")
+              + ("" if len(chosen) < len(test_tasks) else "; every figure is marked 'selection/' (chosen on)"),
+              flush=True)
     every = eval_every(cfg, stream) if test_tasks else 0
     model = runner.model
     t0 = time.time()
@@ -234,17 +287,23 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
         step = session.progress.step
         if flag.signum:
             return {}
-        rec = {"kind": "eval", "step": step, **ev.metrics, "eval_s": round(time.time() - now, 2),
+        # the scored tasks' figures under plain names, the selection split's under selection/ (main only:
+        # the votes are counted there)
+        metrics = {**split_metrics(test_tasks, ev.candidates, cfg.predict.strategy, chosen),
+                   **{k: ev.metrics[k] for k in VIEW_KEYS}}
+        rec = {"kind": "eval", "step": step, **metrics, "eval_s": round(time.time() - now, 2),
                "compile_s": round(ev.predictions.compile_s, 2)}
         log.log(rec)
         if main:
             write_submission(out_dir / "evals" / f"step_{step:07d}" / "submission.json", ev.submission)
-            info = {"step": step, **ev.metrics}
+            info = {"step": step, **metrics}
             export("last", info)
-            if ev.metrics.get("pass@2", 0.0) > best or not (out_dir / "best").exists():
-                best = ev.metrics.get("pass@2", 0.0)
-                export("best", info)
-                write_bytes(best_path, orjson.dumps({"pass@2": best, "step": step}))
+            if chosen and (better(metrics, best) or not (out_dir / "best").exists()):
+                best = {"step": step, **{k: v for k, v in metrics.items() if k.startswith(SELECTION) or k in (
+                    "pass@2", "pass@2_lo", "pass@2_hi", "tasks")}}
+                export("best", {**info, "chosen_on": ChosenOn.of([t for t in test_tasks if t.task_id in chosen],
+                                                                 step, rule).to_json()})
+                write_bytes(best_path, orjson.dumps(best))
             cut = (f" (stopped at its time bound: {ev.metrics['views']} of {ev.metrics['views_planned']} views)"
                    if ev.metrics["views"] < ev.metrics["views_planned"] else "")
             if eager:
@@ -252,8 +311,7 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
                         "bound)")
             elif ev.predictions.compile_s > 0:
                 cut += f" (compiled in {ev.predictions.compile_s:.1f} s, outside its bound)"
-            tqdm.write(f"eval @ step {step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                         for k, v in ev.metrics.items()) + cut)
+            tqdm.write(eval_line(step, metrics) + cut)
         acc.wait_for_everyone()
         return rec
 
@@ -345,7 +403,8 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
             + (f"; compiling took {timer.compile_s:.1f} s" if timer.compile_s > 0 else "")
             + "); run the same command again to continue from its state")
     return {"steps": session.progress.step, "planned_steps": steps, "interrupted": False, "signal": 0,
-            "out_dir": str(out_dir), "final_eval": rec, "best_pass@2": best, "plot": str(plot) if plot else None,
+            "out_dir": str(out_dir), "final_eval": rec, "best": best, "best_line": best_line(best) if test_tasks else "",
+            "plot": str(plot) if plot else None,
             "checkpoint": str(out_dir / ("best" if (out_dir / "best").exists() else "last")), "limit_note": note,
             "stopped_by_limit": stopped_by_limit and not done,
             "step_s": timer.step_s, "compile_s": timer.compile_s}
