@@ -124,28 +124,30 @@ class SplitScore:
                 out.append(f"{task_id}\t{s:.3f}" + ("\tselected on" if task_id in sel else "")
                            + (f"\t{note[task_id]}" if note and task_id in note else ""))
         if self.scored is not None:
-            rest = " not used to choose the checkpoint" if self.selected is not None else ""
-            out.append(f"pass@2 {self.scored.score:.4f} over {self.scored.tasks} tasks{rest} (ARC Prize's score)")
+            out.append(f"{self._scored_head()} (ARC Prize's score)")
             out.append(self.scored.summary())
-        if self.selected is not None:
-            out.append(f"pass@2 {self.selected.score:.4f} over the {self.selected.tasks} tasks the checkpoint was "
-                       f"chosen on [{MARK}]")
-        return out
+        return out + self._selected_line("")
 
     def short(self, name: str, summary: bool = False) -> list[str]:
         """One line per part, ending with ``name`` (``ensemble`` and ``report`` list several submissions);
         ``summary``: the scored part's summary under its line."""
         out = []
         if self.scored is not None:
-            rest = " not used to choose the checkpoint" if self.selected is not None else ""
-            out.append(f"pass@2 {self.scored.score:.4f} over {self.scored.tasks} tasks{rest}, "
-                       f"{interval_text(self.scored.per_task.values())}  {name}")
+            out.append(f"{self._scored_head()}, {interval_text(self.scored.per_task.values())}  {name}")
             if summary:
                 out.append(f"  {self.scored.summary()}")
-        if self.selected is not None:
-            out.append(f"pass@2 {self.selected.score:.4f} over the {self.selected.tasks} tasks the checkpoint was chosen "
-                       f"on [{MARK}]  {name}")
-        return out
+        return out + self._selected_line(f"  {name}")
+
+    def _scored_head(self) -> str:
+        rest = " not used to choose the checkpoint" if self.selected is not None else ""
+        return f"pass@2 {self.scored.score:.4f} over {self.scored.tasks} tasks{rest}"
+
+    def _selected_line(self, tail: str) -> list[str]:
+        """The chosen-on tasks' figure, always with its mark (none when there are no such tasks)."""
+        if self.selected is None:
+            return []
+        return [f"pass@2 {self.selected.score:.4f} over the {self.selected.tasks} tasks the checkpoint was chosen on "
+                f"[{MARK}]{tail}"]
 
 
 def split_score(sub: dict, solutions: dict[str, list], inputs: dict[str, list] | None = None,
