@@ -74,6 +74,12 @@ class ModelConfig:
     # computation in bf16 as in URM's code).
     mlp: Literal["swiglu", "conv_swiglu"] = "swiglu"
     conv_kernel: int = _f(2, AT_LEAST_1)
+    # How the kernel-2 convolution is computed (arc_trm/model/shift_conv.py): "kernel" (torch's depthwise
+    # convolution, URM's call), "shift" (a shifted multiply-add on the token layout that the compiler fuses
+    # with the gate), or "auto": the shifted form where the model is compiled and the device has just been
+    # measured to give bit-identical results with it (the CPU), the kernel elsewhere. Same weights and
+    # results; only the speed differs.
+    conv_form: Literal["auto", "kernel", "shift"] = "auto"
     # The halting rule, as the references name it: True (TRM's and URM's) halts when the halt logit is
     # positive; False (HRM's Q-learning) halts when it exceeds the "continue" logit, which learns a
     # bootstrapped target from one more forward pass without gradient.
@@ -118,6 +124,9 @@ class ModelConfig:
             if v.dynamic_exit and not v.exit_gate:
                 out.append("model.vit.dynamic_exit = true needs the exit gate (model.vit.exit_gate = true)")
             return out
+        if self.mlp == "conv_swiglu" and self.conv_form == "shift" and self.conv_kernel != 2:
+            out.append(f"model.conv_form = shift computes a kernel-2 convolution and model.conv_kernel is "
+                       f"{self.conv_kernel} (use auto or kernel)")
         if not self.mlp_t and self.hidden_size % self.num_heads:
             out.append(f"model.num_heads = {self.num_heads}: must divide model.hidden_size ({self.hidden_size})")
         elif not self.mlp_t and self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
@@ -128,7 +137,7 @@ class ModelConfig:
 
 # Model fields that set how the state is computed, not what the weights are: a trained model's
 # weights run under any of their values.
-NUMERICS_FIELDS = ("stream_dtype",)
+NUMERICS_FIELDS = ("stream_dtype", "conv_form")
 
 
 @dataclass

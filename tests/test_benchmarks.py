@@ -47,8 +47,38 @@ def test_gpu_benchmark_measures_only_the_named_records_of_the_named_preset_and_s
     assert res["stream_dtype"] == "bfloat16" and all(r["per_s"] > 0 for r in res["results"])
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "gpu_step"))
+# gpu_step, reference_step and urm_conv have tests of their own below
+@pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")
+                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv")))
 def test_every_benchmark_prints_its_json_line(name):
     res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")
     assert res["benchmark"] == name
     assert res.get("results") or res.get("wall_s", 0) > 0
+
+
+STANDIN = Path(__file__).parent / "reference_standin"
+
+
+@pytest.mark.parametrize("core", ["trm", "hrm", "urm"])
+def test_reference_comparison_runs_both_sides_against_a_stand_in_reference(core):
+    """The comparison a GPU session runs (``--reference`` a checkout of the reference's repository), at toy
+    sizes against tests/reference_standin (the references' module paths, class names and calls)."""
+    res = _run("--core", core, "--reference", str(STANDIN), "--cpu-smoke", script=BENCHMARKS / "reference_step.py")
+    assert res["benchmark"] == "reference_step" and res["core"] == core and res["compiled"] is False
+    assert res["preset"] == {"trm": "tiny-cpu", "hrm": "hrm-tiny", "urm": "urm-tiny"}[core]
+    for side in ("arc_trm", "reference"):
+        assert res[side]["examples_per_s"] > 0 and res[side]["first_call_s"] >= 0
+    assert res["ratio"] == round(res["arc_trm"]["examples_per_s"] / res["reference"]["examples_per_s"], 3)
+
+
+def test_reference_comparison_names_what_a_reference_folder_must_hold(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "reference_step.py"), "--core", "urm", "--reference",
+                          str(tmp_path), "--cpu-smoke"], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "has no models/ folder" in out.stderr and "UbiquantAI/URM" in out.stderr
+
+
+def test_urm_convolution_benchmark_compares_both_forms_and_finds_them_identical_eager():
+    res = _run("--cpu-smoke", script=BENCHMARKS / "urm_conv.py")
+    assert res["benchmark"] == "urm_conv" and res["compiled"] is False and res["preset"] == "urm-tiny"
+    assert res["kernel_step_s"] > 0 and res["shift_step_s"] > 0 and res["ratio"] > 0
+    assert res["rounding"] in ("fused", "stepwise") and res["bit_identical"] is True

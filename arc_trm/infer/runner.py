@@ -15,6 +15,7 @@ from torch import nn
 
 from arc_trm import clock, compile_cache
 from arc_trm.config import RunConfig
+from arc_trm.model.layers import settle_conv_forms
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.recursion import Carry, RecursiveModel, act_step
 from arc_trm.slowdown import paced
@@ -115,6 +116,7 @@ def make_runner(acc: Accelerator, model: RecursiveModel, table: PuzzleEmbeddings
     model.to(acc.device)
     table.weight = table.weight.to(acc.device)
     compiled = compile_enabled(cfg.train.compile, acc.device)
+    settle_conv_forms(model, acc.device, compiled)   # measured eagerly, before compilation
     if compiled:
         compile_cache.use()           # compiled kernels are kept for the next run on this machine
     if compiled and getattr(model, "_compiled_call_impl", None) is None:

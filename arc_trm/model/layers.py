@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arc_trm.config import ModelConfig
+from arc_trm.model.shift_conv import ROUNDINGS, kernel_conv, shift_conv
 
 
 def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0) -> torch.Tensor:
@@ -72,20 +75,91 @@ class ConvSwiGLU(nn.Module):
     ``y'[t] = w0·y[t−1] + w1·y[t] + b``) and a SiLU before the down projection. As in URM's code the
     convolution's weight and bias are bf16 parameters and it runs in bf16 whatever the stream's
     dtype; its bf16 output then takes the down projection in bf16 too (the reference's
-    CastedLinear follows its input's dtype)."""
+    CastedLinear follows its input's dtype). ``form`` (``model.conv_form``) picks torch's kernel or
+    the fused shifted form (:mod:`arc_trm.model.shift_conv`); "auto" is settled per device by
+    :func:`settle_conv_forms` before compilation, or as eager at the first call."""
 
-    def __init__(self, d: int, expansion: float, kernel: int):
+    def __init__(self, d: int, expansion: float, kernel: int, form: str = "auto"):
         super().__init__()
         inter = swiglu_width(d, expansion)
         self.gate_up = Linear(d, 2 * inter)
         self.dwconv = nn.Conv1d(inter, inter, kernel, padding=kernel // 2, groups=inter, bias=True).to(torch.bfloat16)
         self.down = Linear(inter, d)
+        self.form = form if kernel == 2 else "kernel"
+        # the shifted form's rounding (shift_conv.ROUNDINGS), None for torch's kernel; settled per device
+        self.rounding: str | None = None
+        self.settled = self.form == "kernel"
+
+    def settle(self, device: torch.device, compiled: bool = False) -> None:
+        """Choose for ``device``. "auto" takes the shifted form when the model is compiled (the compiler fuses
+        it; eager, three element-wise passes cost more than the kernel's one) and only with a rounding measured
+        bit-identical with the kernel there; "shift" takes it anyway ("fused" where neither rounding is)."""
+        if self.form == "shift" or (self.form == "auto" and compiled):
+            exact = exact_shift_rounding(str(torch.device(device)))
+            self.rounding = exact if self.form == "auto" else (exact or "fused")
+        self.settled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up(x).chunk(2, dim=-1)
         y = F.silu(gate) * up
+        if not self.settled and not torch.compiler.is_compiling():
+            self.settle(y.device)
+        if self.rounding is not None:
+            return self.down(F.silu(shift_conv(y, self.dwconv.weight, self.dwconv.bias, self.rounding)))
         y = self.dwconv(y.transpose(1, 2).to(self.dwconv.weight.dtype))[..., : up.shape[1]]
         return self.down(F.silu(y).transpose(1, 2).contiguous())
+
+
+def _forms_agree(device: str, rounding: str) -> bool:
+    gen = torch.Generator().manual_seed(0)
+    # the convolution alone over many elements: an order of additions shows in the forward only where
+    # it moves a bf16 rounding (about one element in a million)
+    y = (torch.randn(8, 512, 1536, generator=gen) * 2).to(torch.bfloat16).to(device)
+    w = (torch.randn(1536, 1, 2, generator=gen) * 0.7).to(torch.bfloat16).to(device)
+    b = (torch.randn(1536, generator=gen) * 0.3).to(torch.bfloat16).to(device)
+    if not torch.equal(kernel_conv(y, w, b), shift_conv(y, w, b, rounding)):
+        return False
+    # the whole channel MLP, every gradient, in both streams: the layouts the gradients leave in
+    for stream in (torch.float32, torch.bfloat16):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            kernel = ConvSwiGLU(512, 4.0, 2, "kernel")
+        with torch.no_grad():      # weights of the scale training gives them (not the near-zero init)
+            kernel.dwconv.weight.copy_(torch.randn(kernel.dwconv.weight.shape, generator=gen) * 0.7)
+            kernel.dwconv.bias.copy_(torch.randn(kernel.dwconv.bias.shape, generator=gen) * 0.3)
+        shifted = copy.deepcopy(kernel)
+        shifted.rounding = rounding
+        x = torch.randn(2, 41, 512, generator=gen).to(stream)
+        g = torch.randn(2, 41, 512, generator=gen).to(stream)
+        got = []
+        for m in (kernel, shifted):
+            m.to(device)
+            xl = x.to(device).requires_grad_(True)
+            out = m(xl)
+            out.backward(g.to(device))
+            got.append([out.detach(), xl.grad] + [p.grad for p in m.parameters()])
+        if not all(torch.equal(a, b) for a, b in zip(*got)):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def exact_shift_rounding(device: str) -> str | None:
+    """The rounding with which the shifted form gives what torch's kernel gives on ``device``, bit for bit:
+    the output and every gradient (input, gate, down projection, convolution) of a ConvSwiGLU at URM's
+    width (512, inner 1536) in a float32 and a bf16 stream; None when neither rounding does. Measured once
+    per device and process (about a second on a CPU)."""
+    # a measurement of its own, whatever the caller is inside (the no-gradient cycles, inference, autocast)
+    with torch.inference_mode(False), torch.enable_grad(), torch.autocast(torch.device(device).type, enabled=False):
+        return next((r for r in ROUNDINGS if _forms_agree(device, r)), None)
+
+
+def settle_conv_forms(model: nn.Module, device: torch.device, compiled: bool) -> None:
+    """Settle every ConvSwiGLU's form for the device the model runs on and whether it is compiled (before
+    it is compiled, where the measurement cannot run)."""
+    for m in model.modules():
+        if isinstance(m, ConvSwiGLU):
+            m.settle(device, compiled)
 
 
 class RotaryEmbedding(nn.Module):
@@ -134,7 +208,7 @@ class Block(nn.Module):
         self.eps = cfg.rms_norm_eps
         self.mlp_t = SwiGLU(seq_total, cfg.expansion) if cfg.mlp_t else None
         self.attn = None if cfg.mlp_t else Attention(cfg)
-        self.mlp = (ConvSwiGLU(cfg.hidden_size, cfg.expansion, cfg.conv_kernel) if cfg.mlp == "conv_swiglu"
+        self.mlp = (ConvSwiGLU(cfg.hidden_size, cfg.expansion, cfg.conv_kernel, cfg.conv_form) if cfg.mlp == "conv_swiglu"
                     else SwiGLU(cfg.hidden_size, cfg.expansion))
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None) -> torch.Tensor:

@@ -1,0 +1,1 @@
+from models.standin import Model as HierarchicalReasoningModel_ACTV1  # noqa: F401

@@ -1,0 +1,1 @@
+from models.standin import Model as URM  # noqa: F401
