@@ -106,8 +106,7 @@ class ConvSwiGLU(nn.Module):
             self.settle(y.device)
         if self.rounding is not None:
             return self.down(F.silu(shift_conv(y, self.dwconv.weight, self.dwconv.bias, self.rounding)))
-        y = self.dwconv(y.transpose(1, 2).to(self.dwconv.weight.dtype))[..., : up.shape[1]]
-        return self.down(F.silu(y).transpose(1, 2).contiguous())
+        return self.down(F.silu(kernel_conv(y, self.dwconv.weight, self.dwconv.bias)).contiguous())
 
 
 def _forms_agree(device: str, rounding: str) -> bool:

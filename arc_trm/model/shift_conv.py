@@ -9,9 +9,9 @@ fuses with the gate before it and the SiLU after it.
 Identity with the kernel is a matter of the order of additions and of layout. Measured on the CPU (torch
 2.13, the oneDNN path torch picks for a bf16 depthwise convolution): the forward is a float32 sum of the
 bias and the two products rounded once to bf16, the input gradient ``w1·g[t] + w0·g[t+1]``, each in an
-order that depends on the instruction set oneDNN runs (:data:`ROUNDINGS`); the input gradient must
-leave laid out channels-first as the kernel's does, or the float32 matrix products behind it (the gate's gradients) sum
-in another order. The weight and bias gradients are reductions over batch x tokens whose order no
+order that depends on the instruction set oneDNN runs (:data:`ROUNDINGS`); the input gradient must leave
+laid out channels-first as the kernel's does, or the float32 matrix products behind it (the gate's
+gradients) sum in another order. The weight and bias gradients are reductions over batch x tokens whose order no
 simple formula matches, so they are the kernel's own backward (``aten.convolution_backward`` with the
 arguments autograd passes it), bit for bit. Another device or release may order things differently, so
 ``conv_form = "auto"`` (the default) uses this form only with a rounding that
@@ -92,7 +92,8 @@ def shift_conv(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, roundi
 
 
 def kernel_conv(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The same through torch's convolution, as URM's code calls it: (B, S, C) bf16 (a channels-first view)."""
+    """The same through torch's convolution, as URM's code calls it: (B, S, C) bf16, a view of the kernel's
+    channels-first output (the reference's layout, which its gradients keep)."""
     out = F.conv1d(y.transpose(1, 2).to(weight.dtype), weight, bias, padding=weight.shape[-1] // 2,
                    groups=weight.shape[0])
     return out[..., : y.shape[1]].transpose(1, 2)
