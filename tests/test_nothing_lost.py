@@ -4,6 +4,7 @@ with the reason where this machine cannot mount one)."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,8 +60,14 @@ def test_a_signal_during_a_predict_rerun_never_makes_the_earlier_submission_wors
     assert child.returncode == code, stderr
     last = stderr.replace("\r", "\n").strip().splitlines()[-1]     # after the TTT progress bar
     assert "Traceback" not in stderr and last.startswith(f"arc-trm predict: stopped by {sig.name}: wrote"), stderr
-    assert "4 test inputs: 0 answered by the vote of their finished views" in last
-    assert "4 by fallback, 4 entries kept from the earlier file" in last
+    # The TTT never finishes, so an input is answered either by the fallback or by the one round of views the
+    # signal still allows (a partial vote, taken in 3 of 6 runs here: a matter of timing); every earlier entry
+    # is kept, whichever.
+    told = re.search(r"4 test inputs: (\d) answered by the vote of their finished views \((\d) of them from a "
+                     r"partial vote\), (\d) by fallback, 4 entries kept from the earlier file", last)
+    assert told, last
+    voted, partial, fallback = map(int, told.groups())
+    assert voted == partial and voted + fallback == 4
     after = json.loads(out.read_text())
     assert score_submission(after, trained["solutions"]).score >= before == 1.0
     assert out.stat().st_mode & 0o777 == 0o644                  # the file keeps its permissions
