@@ -105,10 +105,12 @@ def ours_step(cfg: ModelConfig, data: dict, device: torch.device, compiled: bool
     n = data["inputs"].shape[0]
 
     def run():
+        """One step; its logits and gradients (for a caller that compares two forms)."""
         m.zero_grad(set_to_none=True)
         _, out = act_step(m, cfg, first, batch, lambda ids: table.lookup(ids, True), True)
         loss, *_ = step_loss(out, cfg.loss)
         (loss / n).backward()
+        return [out["logits"].detach()] + [p.grad for p in m.parameters()]
     return run
 
 

@@ -16,43 +16,16 @@ import time
 import torch
 
 from arc_trm.config import load_config
-from arc_trm.model.build import build_model
-from arc_trm.model.layers import exact_shift_rounding, settle_conv_forms
-from arc_trm.model.losses import step_loss
-from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
-from arc_trm.model.recursion import Carry, act_step
+from arc_trm.model.layers import exact_shift_rounding
+from reference_step import ours_step, random_batch, sync    # benchmarks/ is the script's folder on sys.path
 
 
-def step_fn(preset: str, form: str, batch: int, seq: int, device: torch.device, compiled: bool):
+def step_fn(preset: str, form: str, data: dict, device: torch.device, compiled: bool):
     """A closure running one training ACT step of ``preset``'s URM with ``conv_form = form``; it returns
     the logits and the gradients, for the identity check."""
     cfg = load_config(preset).model
     cfg.conv_form = form
-    torch.manual_seed(0)
-    m = build_model(cfg, seq).to(device)
-    settle_conv_forms(m, device, compiled)
-    if compiled:
-        m.compile()
-    table = PuzzleEmbeddings(64, cfg.hidden_size)
-    table.weight = table.weight.to(device)
-    g = torch.Generator().manual_seed(1)
-    data = {"inputs": torch.randint(0, 12, (batch, seq), dtype=torch.int32, generator=g).to(device),
-            "labels": torch.randint(0, 12, (batch, seq), generator=g).to(device),
-            "puzzle_ids": torch.randint(1, 64, (batch,), dtype=torch.int32, generator=g).to(device)}
-    first = Carry.initial(m, data)
-
-    def run():
-        m.zero_grad(set_to_none=True)
-        _, out = act_step(m, cfg, first, data, lambda ids: table.lookup(ids, True), True)
-        loss, *_ = step_loss(out, cfg.loss)
-        (loss / batch).backward()
-        return [out["logits"].detach()] + [p.grad for p in m.parameters()]
-    return run
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    return ours_step(cfg, data, device, compiled)
 
 
 def main() -> None:
@@ -72,8 +45,9 @@ def main() -> None:
     repeats = 1 if args.cpu_smoke else args.repeats
     compiled = not (args.eager or args.cpu_smoke)
     fns, first_s, results = {}, {}, {}
+    data = random_batch(batch, seq, device)
     for form in ("kernel", "shift"):
-        fns[form] = step_fn(preset, form, batch, seq, device, compiled)
+        fns[form] = step_fn(preset, form, data, device, compiled)
         t = time.perf_counter()
         results[form] = fns[form]()          # the first call compiles
         sync(device)
