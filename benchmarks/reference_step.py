@@ -168,8 +168,8 @@ def main() -> None:
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny preset, batch 4, 36 tokens, eager, 2 steps, CPU")
     args = ap.parse_args()
     if not (args.reference / "models").is_dir():
-        sys.exit(f"reference_step: {args.reference} has no models/ folder: pass your checkout of the "
-                 f"reference's repository (TRM, HRM: SamsungSAILMontreal/TinyRecursiveModels; URM: UbiquantAI/URM)")
+        ap.error(f"{args.reference} has no models/ folder: pass your checkout of the reference's repository "
+                 f"(TRM, HRM: SamsungSAILMontreal/TinyRecursiveModels; URM: UbiquantAI/URM)")
     _, _, paper, tiny, gpu_batch = CORES[args.core]
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu_smoke else "cpu")
     smoke = args.cpu_smoke

@@ -74,7 +74,7 @@ def test_reference_comparison_runs_both_sides_against_a_stand_in_reference(core)
 def test_reference_comparison_names_what_a_reference_folder_must_hold(tmp_path):
     out = subprocess.run([sys.executable, str(BENCHMARKS / "reference_step.py"), "--core", "urm", "--reference",
                           str(tmp_path), "--cpu-smoke"], capture_output=True, text=True, timeout=300)
-    assert out.returncode != 0 and "has no models/ folder" in out.stderr and "UbiquantAI/URM" in out.stderr
+    assert out.returncode == 2 and "has no models/ folder" in out.stderr and "UbiquantAI/URM" in out.stderr
 
 
 def test_urm_convolution_benchmark_compares_both_forms_and_finds_them_identical_eager():
