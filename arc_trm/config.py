@@ -199,7 +199,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     global_batch_size: int = _f(768, AT_LEAST_1)
-    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = global batch / processes (no accumulation)
+    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = the largest share that fits (memory.fit_micro_batch)
     epochs: int = _f(100000, AT_LEAST_1)          # passes over the demonstration pairs
     max_steps: int = _f(0, AT_LEAST_0)            # >0 caps the step count
     time_limit_s: float = _f(0.0, AT_LEAST_0)     # >0 stops (with eval + checkpoint) after this long

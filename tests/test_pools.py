@@ -117,13 +117,20 @@ def test_the_memory_check_counts_the_puzzle_table(monkeypatch):
     per = memory.bytes_per_sample(m, 30, "cuda", "bf16")
     monkeypatch.setattr(memory, "available_bytes", lambda device: int(per * 64))
     dev = type("D", (), {"type": "cuda"})()
-    memory.check_fits(m, 30, 32, 32, dev, "bf16")                                   # fits without a table
+    assert memory.fit_micro_batch(m, 30, 32, 32, dev, "bf16") == 32                 # fits without a table
     rows = int(per * 40 / (m.hidden_size * 4))                                     # a table of 40 samples' worth
-    with pytest.raises(ArcTrmError, match=r"with the .* GiB puzzle-embedding table .*micro_batch_size=8 fits"):
-        memory.check_fits(m, 30, 32, 32, dev, "bf16", table_rows=rows)
+    with pytest.raises(ArcTrmError, match=r"beside the .* GiB puzzle-embedding table .*micro_batch_size=8 fits"):
+        memory.fit_micro_batch(m, 30, 32, 32, dev, "bf16", table_rows=rows)
     with pytest.raises(ArcTrmError, match=r"puzzle-embedding table \(\d+ rows x 512.*data.pool_puzzles"):
-        memory.check_fits(m, 30, 32, 32, dev, "bf16", table_rows=rows * 2)
-    memory.check_fits(m, 30, 8, 32, dev, "bf16", table_rows=rows)                # the micro-batch it named fits
+        memory.fit_micro_batch(m, 30, 32, 32, dev, "bf16", table_rows=rows * 2)
+    assert memory.fit_micro_batch(m, 30, 8, 32, dev, "bf16", table_rows=rows) == 8   # the micro-batch it named fits
+    # train.micro_batch_size 0 (the default): the largest divisor of the batch that fits, here the one it named
+    assert memory.fit_micro_batch(m, 30, 0, 32, dev, "bf16", table_rows=rows) == 8
+    assert memory.fit_micro_batch(m, 30, 0, 32, dev, "bf16") == 32                  # the whole batch where it fits
+    assert memory.fit_micro_batch(m, 30, 0, 768, dev, "bf16") == 48                 # 51 fit in 80 %: 768's divisor
+    monkeypatch.setattr(memory, "available_bytes", lambda device: int(per * 0.5))
+    with pytest.raises(ArcTrmError, match=r"one sample's training step needs about .* GiB"):
+        memory.fit_micro_batch(m, 30, 0, 32, dev, "bf16")
 
 
 def test_the_ingest_benchmark_measures_pools():

@@ -178,3 +178,24 @@ def assert_resume_equals_uninterrupted(tmp_path, arch: str, optim) -> None:
 
 def test_urm_resume_equals_uninterrupted(tmp_path):
     assert_resume_equals_uninterrupted(tmp_path, "urm", MUON)          # exact, bf16 convolution included
+
+
+def test_a_batch_the_device_cannot_hold_trains_in_the_largest_micro_batches_that_fit(tmp_path, monkeypatch, capsys):
+    """train.micro_batch_size 0 (the default): where the memory estimate says the per-process batch does not fit,
+    the run cuts it into the largest micro-batches that do (what --set train.micro_batch_size=N would run), and
+    says so; an explicit micro-batch that does not fit is refused with the one that would."""
+    from safetensors.torch import load_file
+
+    from arc_trm.errors import ArcTrmError
+    from arc_trm.model import memory
+    monkeypatch.setattr(memory, "bytes_per_sample", lambda *args: 2 ** 30)      # 1 GiB a sample
+    monkeypatch.setattr(memory, "available_bytes", lambda device: int(3.5 * 2 ** 30))
+    cfg = set_fields(tiny_config(max_steps=3, eval_interval_steps=0, max_eval_views=2),
+                     {"data.synthetic_tasks": 3, "data.synthetic_test_tasks": 1, "data.augmentations": 2})
+    train(cfg, tmp_path / "auto", progress=False)
+    assert "global batch 8 = 1 x 4 x 2 (the largest micro-batch the memory estimate fits here)" in capsys.readouterr().out
+    train(set_fields(cfg, {"train.micro_batch_size": 2}), tmp_path / "two", progress=False)
+    auto, two = (load_file(tmp_path / r / "last" / "model.safetensors") for r in ("auto", "two"))
+    assert auto.keys() == two.keys() and all(torch.equal(auto[k], two[k]) for k in auto)
+    with pytest.raises(ArcTrmError, match=r"micro-batch 8 needs about 8.0 GiB .*micro_batch_size=2 fits"):
+        train(set_fields(cfg, {"train.micro_batch_size": 8}), tmp_path / "eight", progress=False)

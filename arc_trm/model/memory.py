@@ -45,17 +45,31 @@ def table_bytes(rows: int, width: int) -> int:
     return rows * width * 4
 
 
-def check_fits(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, device: torch.device,
-               mixed_precision: str, table_rows: int = 0) -> None:
-    """Refuse, with the micro-batch that would fit, a step that cannot fit this device (several
-    processes on one machine share its RAM). ``table_rows``: the puzzle-embedding table is
-    counted too (every process holds all of it), once the dataset says how many rows it has.
-    ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the check."""
+def fitting_micro_batch(per_sample: float, table: float, have: float, local_batch: int) -> int | None:
+    """The largest micro-batch that divides ``local_batch`` and whose step fits: the whole batch where it fits
+    in ``have`` bytes, else the largest divisor within 80 % of them (the estimate's margin); None if not even
+    one sample fits. On a GPU the largest micro-batch that fits gives the most examples per second (fewer,
+    fuller passes), so it is the default choice."""
+    if per_sample * local_batch + table <= have:
+        return local_batch
+    fits = int((have * 0.8 - table) // per_sample)
+    return max((d for d in range(1, min(fits, local_batch) + 1) if local_batch % d == 0), default=None)
+
+
+def fit_micro_batch(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, device: torch.device,
+                    mixed_precision: str, table_rows: int = 0) -> int:
+    """The micro-batch a training step runs: ``micro_batch`` (the user's ``train.micro_batch_size``) if it fits
+    this device, or with 0 (the default) the largest that fits (:func:`fitting_micro_batch`). Refuses, with
+    the micro-batch that would fit, a step that cannot fit (several processes on one machine share its RAM).
+    ``table_rows``: the puzzle-embedding table is counted too (every process holds all of it), once the
+    dataset says how many rows it has. ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the estimate (0 = the whole
+    per-process batch)."""
+    chosen = micro_batch or local_batch
     if os.environ.get("ARC_TRM_SKIP_MEMORY_CHECK"):
-        return
+        return chosen
     have = available_bytes(device)
     if have is None:
-        return
+        return chosen
     if device.type != "cuda":
         have //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     per = bytes_per_sample(m, canvas, device.type, mixed_precision)
@@ -64,12 +78,18 @@ def check_fits(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, 
         raise ArcTrmError(f"the puzzle-embedding table ({table_rows} rows x {m.hidden_size}, {table / 2**30:.1f} GiB) "
                           f"does not fit this {device.type} ({have / 2**30:.1f} GiB free) beside a training step; "
                           "fewer augmentations (data.augmentations) or pool puzzles (data.pool_puzzles) make it smaller")
-    need = per * micro_batch + table
+    fits = fitting_micro_batch(per, table, have, local_batch)
+    with_table = f" beside the {table / 2**30:.1f} GiB puzzle-embedding table" if table_rows else ""
+    if fits is None:
+        raise ArcTrmError(f"one sample's training step needs about {per / 2**30:.1f} GiB (estimate){with_table} and "
+                          f"this {device.type} has {have / 2**30:.1f} GiB free; a smaller model or canvas, or a device "
+                          "with more memory")
+    if micro_batch == 0:
+        return fits
+    need = per * chosen + table
     if need > have:
-        fits = max(1, int((have * 0.8 - table) // per))
-        micro = max(d for d in range(1, min(fits, local_batch) + 1) if local_batch % d == 0)
-        with_table = f" with the {table / 2**30:.1f} GiB puzzle-embedding table" if table_rows else ""
-        raise ArcTrmError(f"a training step at micro-batch {micro_batch}{with_table} needs about {need / 2**30:.1f} GiB "
+        raise ArcTrmError(f"a training step at micro-batch {chosen}{with_table} needs about {need / 2**30:.1f} GiB "
                           f"(estimate) and this {device.type} has {have / 2**30:.1f} GiB free; "
-                          f"--set train.micro_batch_size={micro} fits (the same math in "
-                          f"{local_batch // micro} passes per step)" + (", or use a GPU" if device.type != "cuda" else ""))
+                          f"--set train.micro_batch_size={fits} fits (the same math in "
+                          f"{local_batch // fits} passes per step)" + (", or use a GPU" if device.type != "cuda" else ""))
+    return chosen

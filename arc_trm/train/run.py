@@ -18,7 +18,7 @@ from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, wait_for_
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
-from arc_trm.data.batches import TrainStream, split_batch
+from arc_trm.data.batches import BatchSplit, TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.data.ingest import build_dataset
 from arc_trm.data.tasks import report_error, spec_places
@@ -29,7 +29,7 @@ from arc_trm.infer.selection import SELECTION, VIEW_KEYS, ChosenOn, eval_line, s
 from arc_trm.infer.runner import Runner, make_accelerator, make_runner
 from arc_trm.infer.submission import write as write_submission
 from arc_trm.model import checkpoint
-from arc_trm.model.memory import check_fits, size_text, table_bytes
+from arc_trm.model.memory import fit_micro_batch, size_text, table_bytes
 from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm.model.build import build_model
 from arc_trm.model.recursion import RecursiveModel
@@ -139,11 +139,20 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         mark(out_dir, "run")
     acc.wait_for_everyone()
     split = split_batch(cfg.train.global_batch_size, acc.num_processes, cfg.train.micro_batch_size)
+
+    def fitted(canvas: int, table_rows: int = 0) -> BatchSplit:
+        """The split with the micro-batch the memory estimate allows (train.micro_batch_size 0: the largest)."""
+        micro = fit_micro_batch(cfg.model, canvas, cfg.train.micro_batch_size, split.local, acc.device,
+                                acc.mixed_precision, table_rows)
+        # every process runs the same split (devices may have different memory free): the smallest choice
+        micro = int(acc.gather(torch.tensor([micro], device=acc.device)).min())
+        return split_batch(split.global_batch, split.processes, micro)
+
     canvas = ArcDataset.read_manifest(dataset).get("canvas", cfg.data.canvas) if dataset else cfg.data.canvas
-    check_fits(cfg.model, canvas, split.micro, split.local, acc.device, acc.mixed_precision)   # before any slow work
+    fitted(canvas)                                               # before any slow work
     set_seed(cfg.train.seed)
     ds = prepare_dataset(cfg, acc, out_dir, dataset)
-    check_fits(cfg.model, ds.canvas, split.micro, split.local, acc.device, acc.mixed_precision, ds.num_puzzle_ids)
+    split = fitted(ds.canvas, ds.num_puzzle_ids)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, ds.canvas ** 2)
     table = PuzzleEmbeddings(ds.num_puzzle_ids, cfg.model.hidden_size, init_std=cfg.model.puzzle_emb_init_std)
@@ -160,6 +169,8 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         resumed, warnings = training_state.resume(state_dir, session.load_state, runner.stop_agreed, out_dir)
         if resumed is not None:
             start_note = f"resumed from {resumed} at step {session.progress.step}"
+    micro_note = (" (the largest micro-batch the memory estimate fits here)"
+                  if cfg.train.micro_batch_size == 0 and split.accumulation > 1 else "")
     if main:
         for w in warnings:
             print(f"arc-trm train: warning: {w}", flush=True)
@@ -173,7 +184,8 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         save_config(out_dir, cfg)
         print(f"arc-trm train: {acc.device.type} x{acc.num_processes} process(es), precision "
               f"{acc.mixed_precision}, {'compiled' if runner.compiled else 'eager'}; global batch "
-              f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}; {steps} steps; "
+              f"{split.global_batch} = {split.processes} x {split.accumulation} x {split.micro}"
+              f"{micro_note}; {steps} steps; "
               f"{ds.manifest['num_tasks']} tasks, puzzle-embedding table {ds.num_puzzle_ids} rows "
               f"({size_text(table_bytes(ds.num_puzzle_ids, cfg.model.hidden_size))})"
               + (f"; {start_note}" if start_note else ""), flush=True)
