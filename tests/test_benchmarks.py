@@ -47,9 +47,9 @@ def test_gpu_benchmark_measures_only_the_named_records_of_the_named_preset_and_s
     assert res["stream_dtype"] == "bfloat16" and all(r["per_s"] > 0 for r in res["results"])
 
 
-# gpu_step, reference_step and urm_conv have tests of their own below
+# gpu_step, reference_step, urm_conv and step_ratio have tests of their own below
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")
-                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv")))
+                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv", "step_ratio")))
 def test_every_benchmark_prints_its_json_line(name):
     res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")
     assert res["benchmark"] == name
@@ -82,3 +82,30 @@ def test_urm_convolution_benchmark_compares_both_forms_and_finds_them_identical_
     assert res["benchmark"] == "urm_conv" and res["compiled"] is False and res["preset"] == "urm-tiny"
     assert res["kernel_step_s"] > 0 and res["shift_step_s"] > 0 and res["ratio"] > 0
     assert res["rounding"] in ("fused", "stepwise") and res["bit_identical"] is True
+
+
+def test_step_ratio_times_a_base_tree_against_the_working_tree_and_sees_a_change_of_math(tmp_path):
+    """The CPU proxy for a speed change: the working tree against a copy of itself reports the same loss and
+    gradients; against a base whose math differs (RMSNorm's epsilon doubled), it reports that they differ, so
+    each side really runs its own tree's code."""
+    res = _run("--cpu-smoke", script=BENCHMARKS / "step_ratio.py")
+    assert res["benchmark"] == "step_ratio" and res["preset"] == "tiny-cpu" and res["compiled"] is False
+    assert res["base_step_s"] > 0 and res["head_step_s"] > 0
+    assert res["ratio"] == round(res["base_step_s"] / res["head_step_s"], 3)
+    assert res["same_loss"] is True and res["same_grads"] is True
+    import shutil
+    other = tmp_path / "other"
+    for folder in ("arc_trm", "configs"):
+        shutil.copytree(BENCHMARKS.parent / folder, other / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    layers = other / "arc_trm" / "model" / "layers.py"
+    text = layers.read_text()
+    assert "eps=eps)" in text
+    layers.write_text(text.replace("eps=eps)", "eps=2 * eps)"))
+    res = _run("--cpu-smoke", "--base-tree", str(other), script=BENCHMARKS / "step_ratio.py")
+    assert res["same_loss"] is False and res["same_grads"] is False
+
+
+def test_step_ratio_refuses_a_folder_that_is_not_a_checkout(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "step_ratio.py"), "--cpu-smoke", "--base-tree",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "holds no arc_trm/ and configs/" in out.stderr and not out.stdout
