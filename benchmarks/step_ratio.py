@@ -2,8 +2,10 @@
 at a base commit against the working tree's, in one run, interleaved, compiled by default. One JSON line with
 both sides' best and median step times, ``"ratio"`` (base time / working-tree time: above 1, the change is
 faster), the spread of the per-round ratios, and whether the two gave the same first loss and gradients (equal
-weights from the same seed, so a change that keeps the math gives ``"same_loss": true`` eager; compiled, a new
-graph may round differently).
+weights from the same seed, so a change that keeps the math gives ``"same_loss": true`` eager; ``grads_differ``
+names the parameters whose gradients do not agree). Compiled, a new graph may round differently, and even the
+same code can differ from run to run: inductor's CPU scatter-add (the token-embedding gradient) adds with
+atomics in the order its threads reach them.
 
     python benchmarks/step_ratio.py --base HEAD~1 [--preset trm-paper-att] [--batch 2] [--seq 400]
                                     [--rounds 5] [--steps 2] [--eager]
@@ -80,9 +82,9 @@ def child(preset: str, batch: int, seq: int, compiled: bool) -> None:
     loss = step()
     sync()
     first_s = time.perf_counter() - t
-    grads = sum(float(p.grad.double().abs().sum()) for p in m.parameters() if p.grad is not None)
+    grads = {name: float(p.grad.double().abs().sum()).hex() for name, p in m.named_parameters() if p.grad is not None}
     print(json.dumps({"ready": True, "first_call_s": round(first_s, 2), "loss": float(loss.detach()).hex(),
-                      "grad_checksum": grads.hex(), "arc_trm": str(Path(sys.modules["arc_trm"].__file__).parent)}),
+                      "grad_checksums": grads, "arc_trm": str(Path(sys.modules["arc_trm"].__file__).parent)}),
           flush=True)
     for line in sys.stdin:
         if not line.startswith("go"):
@@ -202,7 +204,9 @@ def main() -> None:
         "ratio": round(min(times["base"]) / min(times["head"]), 3),
         "round_ratios": [round(x, 3) for x in (min(ratios), max(ratios))],
         "first_call_s": [base["first_call_s"], head["first_call_s"]],
-        "same_loss": base["loss"] == head["loss"], "same_grads": base["grad_checksum"] == head["grad_checksum"]}))
+        "same_loss": base["loss"] == head["loss"], "same_grads": base["grad_checksums"] == head["grad_checksums"],
+        "grads_differ": sorted(k for k in base["grad_checksums"].keys() | head["grad_checksums"].keys()
+                               if base["grad_checksums"].get(k) != head["grad_checksums"].get(k))}))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_step_ratio_times_a_base_tree_against_the_working_tree_and_sees_a_change
     assert res["benchmark"] == "step_ratio" and res["preset"] == "tiny-cpu" and res["compiled"] is False
     assert res["base_step_s"] > 0 and res["head_step_s"] > 0
     assert res["ratio"] == round(res["base_step_s"] / res["head_step_s"], 3)
-    assert res["same_loss"] is True and res["same_grads"] is True
+    assert res["same_loss"] is True and res["same_grads"] is True and res["grads_differ"] == []
     import shutil
     other = tmp_path / "other"
     for folder in ("arc_trm", "configs"):
@@ -102,7 +102,7 @@ def test_step_ratio_times_a_base_tree_against_the_working_tree_and_sees_a_change
     assert "eps=eps)" in text
     layers.write_text(text.replace("eps=eps)", "eps=2 * eps)"))
     res = _run("--cpu-smoke", "--base-tree", str(other), script=BENCHMARKS / "step_ratio.py")
-    assert res["same_loss"] is False and res["same_grads"] is False
+    assert res["same_loss"] is False and res["same_grads"] is False and "embed_tokens" in res["grads_differ"]
 
 
 def test_step_ratio_refuses_a_folder_that_is_not_a_checkout(tmp_path):
