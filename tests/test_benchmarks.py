@@ -47,9 +47,9 @@ def test_gpu_benchmark_measures_only_the_named_records_of_the_named_preset_and_s
     assert res["stream_dtype"] == "bfloat16" and all(r["per_s"] > 0 for r in res["results"])
 
 
-# gpu_step, reference_step, urm_conv and step_ratio have tests of their own below
+# gpu_step, reference_step, urm_conv, step_ratio and step_profile have tests of their own below
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")
-                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv", "step_ratio")))
+                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv", "step_ratio", "step_profile")))
 def test_every_benchmark_prints_its_json_line(name):
     res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")
     assert res["benchmark"] == name
@@ -109,3 +109,32 @@ def test_step_ratio_refuses_a_folder_that_is_not_a_checkout(tmp_path):
     out = subprocess.run([sys.executable, str(BENCHMARKS / "step_ratio.py"), "--cpu-smoke", "--base-tree",
                           str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "holds no arc_trm/ and configs/" in out.stderr and not out.stdout
+
+
+def test_step_profile_splits_the_step_into_kinds_of_work():
+    res = _run("--cpu-smoke", script=BENCHMARKS / "step_profile.py")
+    assert res["benchmark"] == "step_profile" and res["preset"] == "tiny-cpu" and res["compiled"] is False
+    assert abs(sum(res["shares"].values()) - 1) < 1e-3 and res["shares"]["matmul"] > 0.05
+    assert res["step_s"] > 0 and res["top"][0][2] >= res["top"][-1][2] and res["top"][0][0] == "aten::mm"
+
+
+def test_step_profile_names_the_kinds_of_gpu_kernels():
+    """The kinds of the kernels a CUDA profile lists (names as torch 2.11's profiler gives them), which no CPU
+    run produces."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from step_profile import kind_of
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert kind_of("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1") == "matmul"
+    assert kind_of("nvjet_tst_128x192_64x5_2x1_v_bz_coopA_TNT") == "matmul"
+    assert kind_of("triton_tem_fused_mm_0") == "matmul"
+    assert kind_of("triton_poi_fused__to_copy_add_cat_mul_neg_0") == "fused"
+    assert kind_of("triton_red_fused__fused_rms_norm_add_1") == "fused"
+    assert kind_of("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 128, 4>, true>") == "attention"
+    assert kind_of("fmha_cutlassF_bf16_aligned_64x64_rf_sm80") == "attention"
+    assert kind_of("void at::native::conv_depthwise2d_forward_kernel<1, c10::BFloat16, int>") == "conv"
+    assert kind_of("void at::native::(anonymous namespace)::CatArrayBatchedCopy<...>") == "copy"
+    assert kind_of("Memcpy DtoD (Device -> Device)") == "copy"
+    assert kind_of("void at::native::vectorized_elementwise_kernel<4, at::native::MulFunctor<float>, ...>") == "elementwise"
+    assert kind_of("aten::_log_softmax") == "elementwise"
