@@ -3,7 +3,7 @@ device time (CPU time on a CPU) in each kind of work and the largest kernels.
 
     python benchmarks/step_profile.py [--preset trm-paper-att|urm-paper|hrm-paper|...] [--batch N] [--seq N]
                                       [--eager] [--top 12]
-    python benchmarks/step_profile.py --cpu-smoke      # tiny-cpu, 4 x 36, eager (the suite runs it)
+    python benchmarks/step_profile.py --cpu-smoke      # the core's tiny preset, 4 x 36, eager (the suite runs it)
 
 Kinds: ``matmul`` (matrix products), ``fused`` (kernels the compiler generated: element-wise work, norms,
 casts, concatenations fused into passes), ``attention`` (the SDPA kernels), ``conv`` (the convolution kernel),
@@ -28,7 +28,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from arc_trm.config import load_config
-from reference_step import ours_step, random_batch, sync    # benchmarks/ is the script's folder on sys.path
+from reference_step import CORES, ours_step, random_batch, sync    # benchmarks/ is the script's folder on sys.path
 
 # the first pattern that matches a kernel's or an operator's name gives its kind
 KINDS = [
@@ -76,10 +76,12 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=None, help="tokens (default 900 on CUDA, 400 on the CPU)")
     ap.add_argument("--eager", action="store_true", help="do not compile")
     ap.add_argument("--top", type=int, default=12, help="how many of the largest kernels to list")
-    ap.add_argument("--cpu-smoke", action="store_true", help="tiny-cpu, 4 x 36, eager, CPU")
+    ap.add_argument("--cpu-smoke", action="store_true", help="the core's tiny preset, 4 x 36, eager, CPU")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu_smoke else "cpu")
-    preset = "tiny-cpu" if args.cpu_smoke else args.preset
+    preset = args.preset
+    if args.cpu_smoke:      # the core's tiny preset
+        preset = CORES.get(load_config("smoke", model=preset).model.core, CORES["trm"])[3]
     cfg = load_config("smoke", model=preset).model
     cuda = device.type == "cuda"
     batch = 4 if args.cpu_smoke else args.batch or ((96 if cfg.core == "urm" else 192) if cuda else 2)

@@ -15,7 +15,8 @@ from arc_trm.cli import build_parser
 from arc_trm.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "pipelines").glob("*.sh"))
+BENCHMARK_RUNS = {"speed_figures.sh"}          # they run benchmarks/, not arc-trm: tested apart below
+SCRIPTS = sorted(p for p in (ROOT / "pipelines").glob("*.sh") if p.name not in BENCHMARK_RUNS)
 RECORDER = """#!/bin/sh
 exec "{python}" -c 'import json, sys; open(sys.argv[1], "a").write(json.dumps(sys.argv[2:]) + "\\n")' "{log}" "$(basename "$0")" "$@"
 """
@@ -58,3 +59,20 @@ def test_every_pipeline_runs_commands_that_parse_with_real_presets_and_fields(sc
             ns = parser.parse_args(args)             # exits (fails the test) on a bad flag
             if ns.verb == "train":
                 load_config(ns.preset, ns.set or [], model=ns.model)
+
+
+def test_the_speed_figures_run_keeps_going_past_a_failed_benchmark(tmp_path):
+    """What a GPU session runs, at toy sizes on the CPU against the stand-in reference: one JSON line per
+    benchmark in order; a reference folder that is not a checkout fails its own line and the others still run."""
+    standin = ROOT / "tests" / "reference_standin"
+    env = dict(os.environ, SMOKE="1", TRM_REF=str(standin), URM_REF=str(tmp_path / "no-checkout"),
+               OUT=str(tmp_path / "speed"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    r = subprocess.run(["bash", str(ROOT / "pipelines" / "speed_figures.sh")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(line) for line in (tmp_path / "speed" / "speed.jsonl").read_text().splitlines()]
+    assert [x["benchmark"] for x in lines] == ["reference-urm", "reference_step", "reference_step", "urm_conv",
+                                                "step_profile", "step_profile", "step_profile"]
+    assert lines[0]["failed"] == 2 and "has no models/ folder" in (tmp_path / "speed" / "reference-urm.log").read_text()
+    assert [x["core"] for x in lines[1:3]] == ["trm", "hrm"] and all(x["ratio"] > 0 for x in lines[1:3])
+    assert [x["preset"] for x in lines[4:]] == ["urm-tiny", "tiny-cpu", "hrm-tiny"]
