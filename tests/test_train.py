@@ -199,3 +199,11 @@ def test_a_batch_the_device_cannot_hold_trains_in_the_largest_micro_batches_that
     assert auto.keys() == two.keys() and all(torch.equal(auto[k], two[k]) for k in auto)
     with pytest.raises(ArcTrmError, match=r"micro-batch 8 needs about 8.0 GiB .*micro_batch_size=2 fits"):
         train(set_fields(cfg, {"train.micro_batch_size": 8}), tmp_path / "eight", progress=False)
+    # resumed where the whole batch fits: the carries cannot continue, and the warning says how to keep them
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 64 * 2 ** 30)
+    capsys.readouterr()
+    train(set_fields(cfg, {"train.max_steps": 4}), tmp_path / "auto", progress=False)
+    out = capsys.readouterr().out
+    assert "global batch 8 = 1 x 1 x 8;" in out and "resumed from" in out
+    assert ("warning: the saved state cut each process's batch into 4 micro-batch(es), this run into 1 of 8: "
+            "the ACT carries start afresh") in out and "--set train.micro_batch_size=2 keeps the saved split" in out

@@ -169,6 +169,12 @@ def _train(cfg: RunConfig, out_dir: Path, dataset: Path | None, resume: bool, lo
         resumed, warnings = training_state.resume(state_dir, session.load_state, runner.stop_agreed, out_dir)
         if resumed is not None:
             start_note = f"resumed from {resumed} at step {session.progress.step}"
+        saved = session.saved_accumulation
+        if resumed is not None and saved is not None and saved != split.accumulation:
+            warnings.append(f"the saved state cut each process's batch into {saved} micro-batch(es), this run into "
+                            f"{split.accumulation} of {split.micro}: the ACT carries start afresh, so the run is no "
+                            "longer step for step the uninterrupted one (--set train.micro_batch_size="
+                            f"{split.local // saved} keeps the saved split)")
     micro_note = (" (the largest micro-batch the memory estimate fits here)"
                   if cfg.train.micro_batch_size == 0 and split.accumulation > 1 else "")
     if main:

@@ -152,6 +152,7 @@ class TrainSession:
         self.progress = Progress()
         self.progress.stream = copy.copy(stream.state)
         self.carries: list[Carry | None] = [None] * split.accumulation
+        self.saved_accumulation: int | None = None    # the micro-batches per process of the state resumed from
         self._stats = torch.zeros(_STATS, device=self.acc.device)
         self._batches = Prefetcher(stream, pin=self.acc.device.type == "cuda")
 
@@ -284,6 +285,7 @@ class TrainSession:
         set_rng_states(mine["rng"])
         self._batches.restart(self.progress.stream)
         saved = mine["carries"]
+        self.saved_accumulation = len(saved)
         if len(saved) == len(self.carries):
             dev = acc.device
             self.carries = [None if c is None else
