@@ -111,3 +111,28 @@ def test_groups_put_known_tasks_first_and_each_unseen_task_alone():
             assert p.all() and not t.any()
     [(p, t)] = ttt_groups(known, "all", True)
     assert p.all() and t.tolist() == (~known).tolist()
+
+
+def test_a_ttt_batch_the_device_cannot_hold_runs_in_the_largest_micro_batches_that_fit(run_dir, monkeypatch):
+    """ttt.micro_batch_size 0 (the default): TTT's batch is cut as training's is, into the largest micro-batches
+    the memory estimate fits: the same weights as asking for them; a micro-batch too large is refused."""
+    from arc_trm.errors import ArcTrmError
+    from arc_trm.model import memory
+    from arc_trm.solve.ttt import ttt_split
+    root, _ = run_dir
+    monkeypatch.setattr(memory, "bytes_per_sample", lambda *args: 2 ** 30)      # 1 GiB a sample
+    monkeypatch.setattr(memory, "available_bytes", lambda device: int(3.5 * 2 ** 30))
+    seen = []
+    real_split = ttt_split
+    monkeypatch.setattr(predict_module, "ttt_split", lambda *a: seen.append(real_split(*a)) or seen[-1])
+    after = {}
+    for name, extra in (("auto", []), ("two", ["ttt.micro_batch_size=2"])):
+        calls = _traced(monkeypatch)
+        predict(root / "run", str(root / "bca_challenges.json"), root / f"micro-{name}.json",
+                SETTINGS + ["ttt.scope=all"] + extra, progress=False)
+        after[name] = calls[0][2]
+    assert [(s.micro, s.accumulation) for s in seen] == [(2, 2), (2, 2)]
+    assert _same(after["auto"], after["two"])
+    with pytest.raises(ArcTrmError, match=r"micro-batch 4 needs about 4.0 GiB .*ttt.micro_batch_size=2 fits"):
+        predict(root / "run", str(root / "bca_challenges.json"), root / "micro-four.json",
+                SETTINGS + ["ttt.scope=all", "ttt.micro_batch_size=4"], progress=False)

@@ -57,13 +57,13 @@ def fitting_micro_batch(per_sample: float, table: float, have: float, local_batc
 
 
 def fit_micro_batch(m: ModelConfig, canvas: int, micro_batch: int, local_batch: int, device: torch.device,
-                    mixed_precision: str, table_rows: int = 0) -> int:
+                    mixed_precision: str, table_rows: int = 0, setting: str = "train.micro_batch_size") -> int:
     """The micro-batch a training step runs: ``micro_batch`` (the user's ``train.micro_batch_size``) if it fits
     this device, or with 0 (the default) the largest that fits (:func:`fitting_micro_batch`). Refuses, with
     the micro-batch that would fit, a step that cannot fit (several processes on one machine share its RAM).
     ``table_rows``: the puzzle-embedding table is counted too (every process holds all of it), once the
     dataset says how many rows it has. ``ARC_TRM_SKIP_MEMORY_CHECK=1`` skips the estimate (0 = the whole
-    per-process batch)."""
+    per-process batch). ``setting``: the config field a refusal names."""
     chosen = micro_batch or local_batch
     if os.environ.get("ARC_TRM_SKIP_MEMORY_CHECK"):
         return chosen
@@ -90,6 +90,6 @@ def fit_micro_batch(m: ModelConfig, canvas: int, micro_batch: int, local_batch: 
     if need > have:
         raise ArcTrmError(f"a training step at micro-batch {chosen}{with_table} needs about {need / 2**30:.1f} GiB "
                           f"(estimate) and this {device.type} has {have / 2**30:.1f} GiB free; "
-                          f"--set train.micro_batch_size={fits} fits (the same math in "
+                          f"--set {setting}={fits} fits (the same math in "
                           f"{local_batch // fits} passes per step)" + (", or use a GPU" if device.type != "cuda" else ""))
     return chosen

@@ -33,7 +33,7 @@ import numpy as np
 from accelerate import Accelerator
 
 from arc_trm import clock
-from arc_trm.data.batches import PredictionViews, split_batch
+from arc_trm.data.batches import PredictionViews
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.standalone.arc_format import json_bytes
 from arc_trm.data.overlap import Overlap, find_overlap
@@ -53,7 +53,7 @@ from arc_trm.model.puzzle_embedding import PuzzleEmbeddings
 from arc_trm import slowdown
 from arc_trm.paths import check_io, place
 from arc_trm.progress import bar as progress_bar
-from arc_trm.solve.ttt import test_time_train, ttt_groups
+from arc_trm.solve.ttt import test_time_train, ttt_groups, ttt_split
 from arc_trm.stopflag import StopFlag
 
 
@@ -235,12 +235,12 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             table = PuzzleEmbeddings(rows.shape[0], rows.shape[1])
             table.weight = rows
             runner = make_runner(acc, ck.model, table, cfg)
-            ttt_micro = split_batch(cfg.ttt.global_batch_size, acc.num_processes, cfg.ttt.micro_batch_size,
-                                    "ttt.global_batch_size").micro
+            will_ttt = cfg.ttt.mode != "off" and not known.all()
+            ttt_micro = ttt_split(runner, cfg.ttt, ds.canvas).micro if will_ttt else 0
             inference_key = runner.compile_key("inference", cfg.predict.batch_size)
             compile_est = runner.compile_estimate(inference_key) + (sum(
                 runner.compile_estimate(runner.compile_key(f"ttt:{name}", ttt_micro))
-                for name, n in cfg.ttt.phases() if n > 0) if cfg.ttt.mode != "off" and not known.all() else 0.0)
+                for name, n in cfg.ttt.phases() if n > 0) if will_ttt else 0.0)
             eager_note = ""
             if runner.compiled and deadline is not None and not clock.worth_compiling(
                     compile_est, deadline - time.time()):

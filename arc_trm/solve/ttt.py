@@ -24,14 +24,16 @@ import time
 from typing import Callable
 
 import numpy as np
+import torch
 
 from arc_trm.clock import CompileInterrupted, StepTimer, agreed_max, phase_seconds_left, wait_for_device
 from arc_trm.progress import bar as progress_bar
 from arc_trm.config import TTTConfig
-from arc_trm.data.batches import TrainStream, split_batch
+from arc_trm.data.batches import BatchSplit, TrainStream, split_batch
 from arc_trm.data.dataset import ArcDataset
 from arc_trm.infer.runner import Runner
 from arc_trm.model.flops import train_example_flops
+from arc_trm.model.memory import fit_micro_batch
 from arc_trm.train.session import Schedule, TrainSession, warmup_in_steps
 
 # Steady steps timed at the start of a phase to plan the rest when there is a deadline.
@@ -54,6 +56,18 @@ def ttt_groups(known: np.ndarray, scope: str, training: bool) -> list[tuple[np.n
     return groups
 
 
+def ttt_split(runner: Runner, cfg: TTTConfig, canvas: int) -> BatchSplit:
+    """TTT's split of its global batch: ``ttt.micro_batch_size``, or with 0 (the default) the largest micro-batch
+    the memory estimate fits beside what is already on the device (the model and table are: free memory
+    counts them), the smallest choice of all processes, as training's."""
+    acc = runner.acc
+    split = split_batch(cfg.global_batch_size, acc.num_processes, cfg.micro_batch_size, "ttt.global_batch_size")
+    micro = fit_micro_batch(runner.model.cfg, canvas, cfg.micro_batch_size, split.local, acc.device,
+                            acc.mixed_precision, setting="ttt.micro_batch_size")
+    micro = int(acc.gather(torch.tensor([micro], device=acc.device)).min())
+    return split_batch(split.global_batch, split.processes, micro, "ttt.global_batch_size")
+
+
 def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: TTTConfig, seed: int,
                     translation: str = "fixed", deadline: float | None = None,
                     reserve: Callable[[float, float], float] | None = None, log=None, progress: bool = True,
@@ -72,7 +86,7 @@ def test_time_train(runner: Runner, ds: ArcDataset, task_mask: np.ndarray, cfg: 
     if not task_mask.any():
         return result
     acc = runner.acc
-    split = split_batch(cfg.global_batch_size, acc.num_processes, cfg.micro_batch_size, "ttt.global_batch_size")
+    split = ttt_split(runner, cfg, ds.canvas)
     m, canvas = runner.model.cfg, ds.canvas
     cost = {"embeddings": train_example_flops(m, canvas, weight_grads=False),
             "full": train_example_flops(m, canvas, weight_grads=True)}
