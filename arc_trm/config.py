@@ -243,7 +243,7 @@ class TTTConfig:
     embedding_steps: int = _f(200, AT_LEAST_0)
     full_steps: int = _f(200, AT_LEAST_0)
     global_batch_size: int = _f(64, AT_LEAST_1)
-    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = no accumulation
+    micro_batch_size: int = _f(0, AT_LEAST_0)     # per process; 0 = the largest share that fits (solve.ttt.ttt_split)
     optim: OptimConfig = field(default_factory=_ttt_optim)
 
     def phases(self) -> list[tuple[str, int]]:
