@@ -12,7 +12,9 @@ side: the ACT step's forward from a fresh carry, the loss (the reference's ``ACT
 ``step_loss``), backward; no optimizer. Both run their preset's stream dtype (bf16 for the paper presets,
 the references' ``forward_dtype``), compiled unless ``--eager`` (the reference's pretrain.py compiles too),
 one side after the other, each with its first call (compilation) timed apart. One JSON line:
-examples per second and peak memory of each side, and ``"ratio"`` (arc-trm / reference).
+examples per second and peak memory (CUDA) of each side, the bytes each step keeps for its backward
+(``saved_mb``, on any device: the activation memory, which a CPU run can compare), and ``"ratio"``
+(arc-trm / reference).
 
 ``--cpu-smoke`` runs toy sizes (the core's tiny preset, batch 4, eager, 2 steps) on the CPU; the suite
 runs it against a stand-in reference (tests/reference_standin) so the script cannot rot.
@@ -154,7 +156,22 @@ def measure(make, device: torch.device, steps: int, batch: int) -> dict:
         times.append(time.perf_counter() - t)
     best = min(times)
     return {"examples_per_s": round(batch / best, 2), "step_s": round(best, 4), "first_call_s": round(first, 2),
-            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if device.type == "cuda" else None}
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if device.type == "cuda" else None,
+            "saved_mb": round(saved_bytes(run) / 1e6, 2)}
+
+
+def saved_bytes(run) -> int:
+    """The bytes one step keeps for its backward (each storage once, whatever views of it are kept): the
+    activation memory, measured alike on any device (the compiled graphs do not recompile for the hook)."""
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        seen.setdefault((str(t.device), storage.data_ptr()), storage.nbytes())
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        run()
+    return sum(seen.values())
 
 
 def main() -> None:

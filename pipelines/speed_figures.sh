@@ -8,12 +8,13 @@
 #   TRM_REF=path/to/TinyRecursiveModels URM_REF=path/to/URM OUT=runs/speed pipelines/speed_figures.sh
 #   SMOKE=1 ... runs every benchmark at toy sizes on the CPU (the suite runs it against a stand-in reference)
 #
-# The references are your checkouts (nothing of them ships with arc-trm); they import pydantic and einops.
+# PYTHON picks the interpreter (default python3). The references are your checkouts (nothing of them ships with arc-trm); they import pydantic and einops.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-runs/speed}
 LIMIT_S=${LIMIT_S:-240}
 SMOKE=${SMOKE:-}
+PYTHON=${PYTHON:-python3}
 : "${TRM_REF:?set TRM_REF to your checkout of SamsungSAILMontreal/TinyRecursiveModels}"
 : "${URM_REF:?set URM_REF to your checkout of UbiquantAI/URM}"
 mkdir -p "$OUT"
@@ -24,7 +25,7 @@ bench() {   # bench NAME SCRIPT ARGS...: one benchmark, its line appended, its f
   local name=$1 script=$2
   shift 2
   local line rc
-  line=$(timeout "$LIMIT_S" python "$HERE/benchmarks/$script" "$@" "${smoke[@]}" 2>"$OUT/$name.log" | tail -n 1)
+  line=$(timeout "$LIMIT_S" "$PYTHON" "$HERE/benchmarks/$script" "$@" "${smoke[@]}" 2>"$OUT/$name.log" | tail -n 1)
   rc=${PIPESTATUS[0]}
   if [ "$rc" -eq 0 ] && [ -n "$line" ]; then
     echo "$line" >> "$OUT/speed.jsonl"

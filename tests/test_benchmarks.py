@@ -67,7 +67,7 @@ def test_reference_comparison_runs_both_sides_against_a_stand_in_reference(core)
     assert res["benchmark"] == "reference_step" and res["core"] == core and res["compiled"] is False
     assert res["preset"] == {"trm": "tiny-cpu", "hrm": "hrm-tiny", "urm": "urm-tiny"}[core]
     for side in ("arc_trm", "reference"):
-        assert res[side]["examples_per_s"] > 0 and res[side]["first_call_s"] >= 0
+        assert res[side]["examples_per_s"] > 0 and res[side]["first_call_s"] >= 0 and res[side]["saved_mb"] > 0
     assert res["ratio"] == round(res["arc_trm"]["examples_per_s"] / res["reference"]["examples_per_s"], 3)
 
 

@@ -118,6 +118,41 @@ def test_stablemax_matches_float64_hand_computation():
     assert torch.allclose(log_stablemax(torch.zeros(4)).exp().sum(), torch.tensor(1.0))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["stablemax", "softmax"])
+def test_the_loss_keeps_no_float64_tensor_for_the_backward_and_gives_the_same_gradient(dtype, kind):
+    """The token loss runs again in the backward instead of keeping its float64 intermediates (what kept
+    arc-trm's peak memory above the references'): only the logits (their dtype) and the labels are kept,
+    and the loss and the logits' gradient are the bits the plain autograd graph gives."""
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(4, 100, 12, generator=g) * 5).to(dtype)
+    labels = torch.randint(0, 12, (4, 100), generator=g)
+    labels[:, 90:] = -100
+    q = torch.randn(4, generator=g)
+    got = {}
+    for name, recompute in (("recomputed", True), ("plain", False)):
+        kept = []
+
+        def pack(t):
+            kept.append((t.dtype, t.numel()))
+            return t
+        xl = x.clone().requires_grad_(True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            if recompute:
+                loss, *_ = act_loss(xl, q, labels, kind)
+            else:
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr("arc_trm.model.losses.recomputed_cross_entropy", token_cross_entropy)
+                    loss, *_ = act_loss(xl, q, labels, kind)
+        loss.backward()
+        got[name] = (loss.detach(), xl.grad, kept)
+    assert torch.equal(got["recomputed"][0], got["plain"][0]) and torch.equal(got["recomputed"][1], got["plain"][1])
+    big = [k for k in got["recomputed"][2] if k[1] >= x.numel()]
+    assert big and all(d != torch.float64 for d, _ in big)                    # the logits, in their own dtype
+    if kind == "stablemax":                                                  # the plain graph kept float64 copies
+        assert sum(d == torch.float64 and n >= x.numel() for d, n in got["plain"][2]) >= 3
+
+
 def test_sign_sgd_touches_only_batch_rows():
     t = PuzzleEmbeddings(100, 8)
     t.weight.normal_()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from arc_trm.data.canvas import IGNORE_LABEL
 
@@ -27,6 +28,17 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, kind: str = 
     return torch.where(mask, nll, torch.zeros_like(nll))
 
 
+def recomputed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax") -> torch.Tensor:
+    """:func:`token_cross_entropy` whose float64 intermediates are not kept for the backward: it runs again
+    there from the logits (the same operations on the same inputs, so the gradients are the same bits).
+    Eager, autograd would keep four logits-sized float64 tensors (about 66 MB at the paper's batch of 192 x
+    900 cells), the whole of what arc-trm's compiled step kept above the references', whose compiled loss
+    head lets the compiler recompute them."""
+    if not (torch.is_grad_enabled() and logits.requires_grad):
+        return token_cross_entropy(logits, labels, kind)
+    return checkpoint(token_cross_entropy, logits, labels, kind, use_reentrant=False, preserve_rng_state=False)
+
+
 def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, kind: str = "stablemax",
              q_continue: torch.Tensor | None = None, target_q_continue: torch.Tensor | None = None):
     """The references' loss for one supervision step, summed over the batch (the caller divides by
@@ -41,7 +53,7 @@ def act_loss(logits: torch.Tensor, q_halt: torch.Tensor, labels: torch.Tensor, k
         correct = mask & (logits.argmax(-1) == labels)
         exact = correct.sum(-1) == counts
         valid = counts > 0
-    lm = (token_cross_entropy(logits, labels, kind) / divisor).sum()
+    lm = (recomputed_cross_entropy(logits, labels, kind) / divisor).sum()
     halt = F.binary_cross_entropy_with_logits(q_halt, exact.to(q_halt.dtype), reduction="sum")
     metrics = {"lm_loss": lm.detach(), "halt_loss": halt.detach(),
                "cell_accuracy": torch.where(valid, correct.sum(-1) / divisor.squeeze(-1), 0).sum().detach()}
