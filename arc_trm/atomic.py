@@ -37,11 +37,14 @@ def _has(*names: str):
 
 
 def _run_lock(folder: Path) -> bool:
-    """A run folder's lock as ``arc-trm train`` writes it (``pid N``): the folder of a run starting now."""
+    """A run folder's lock as ``arc-trm train`` writes it (``pid N``): the folder of a run starting now. Empty
+    too: the main process creates the file, then locks it, then writes its pid, and the run's other
+    processes may look in between (they check the folder as it starts)."""
     try:
-        return (folder / ".lock").read_text(errors="replace").startswith("pid ")
+        text = (folder / ".lock").read_text(errors="replace")
     except OSError:
         return False
+    return text == "" or text.startswith("pid ")
 
 
 # What each kind of folder is called in a message, and how to tell such a folder written by an arc-trm

@@ -100,6 +100,24 @@ def test_train_into_someone_elses_folder_and_package_over_their_files_are_refuse
     assert _snapshot(theirs) == before and (pkg / "README.md").read_text() == "# my project\n"
 
 
+def test_a_run_folder_whose_lock_is_just_being_taken_is_the_runs_own():
+    """The other processes of a multi-process run check the folder as the main process creates its lock file
+    and before it writes its pid there (a refusal one run in six on 2 processes, before): an empty lock is a
+    run starting now; someone else's lock file is not."""
+    import tempfile
+
+    from arc_trm.atomic import owner_problem
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d) / "run"
+        folder.mkdir()
+        (folder / ".lock").write_text("")
+        assert owner_problem(folder, "run") is None
+        (folder / ".lock").write_text("pid 4242")
+        assert owner_problem(folder, "run") is None
+        (folder / ".lock").write_text("held by my editor")
+        assert "entries that arc-trm did not write (.lock)" in owner_problem(folder, "run")
+
+
 # ----------------------------------------------------------------------------- 2. an output that is an input
 def test_every_verb_refuses_an_output_that_is_one_of_its_inputs(run, tmp_path):
     chal, sols = run / "six_challenges.json", run / "six_solutions.json"

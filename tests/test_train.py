@@ -207,3 +207,22 @@ def test_a_batch_the_device_cannot_hold_trains_in_the_largest_micro_batches_that
     assert "global batch 8 = 1 x 1 x 8;" in out and "resumed from" in out
     assert ("warning: the saved state cut each process's batch into 4 micro-batch(es), this run into 1 of 8: "
             "the ACT carries start afresh") in out and "--set train.micro_batch_size=2 keeps the saved split" in out
+
+
+def _train_worker(path):
+    from arc_trm.model import memory
+    memory.bytes_per_sample = lambda *args: 2 ** 30                            # 1 GiB a sample
+    memory.available_bytes = lambda device: int(5 * 2 ** 30)                  # each process: 4 samples fit
+    cfg = set_fields(tiny_config(max_steps=2, eval_interval_steps=0, max_eval_views=2),
+                     {"data.synthetic_tasks": 3, "data.synthetic_test_tasks": 1, "data.augmentations": 2,
+                      "train.global_batch_size": 16})
+    train(cfg, Path(path) / "two", progress=False)
+
+
+def test_two_processes_agree_on_the_micro_batch_the_estimate_chooses(tmp_path):
+    """train() on 2 gloo processes, each 8 of a global 16 where the estimate fits 4: both run 2 x 4 (the
+    choice is agreed, or the processes would wait on each other's collectives) and the run ends."""
+    run_two_processes("tests.test_train", "_train_worker", str(tmp_path))
+    start = [orjson.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_bytes().splitlines()][0]
+    assert start["kind"] == "start" and start["processes"] == 2
+    assert (tmp_path / "two" / "last" / "model.safetensors").is_file()
