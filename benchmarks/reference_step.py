@@ -13,8 +13,10 @@ side: the ACT step's forward from a fresh carry, the loss (the reference's ``ACT
 the references' ``forward_dtype``), compiled unless ``--eager`` (the reference's pretrain.py compiles too),
 one side after the other, each with its first call (compilation) timed apart. One JSON line:
 examples per second and peak memory (CUDA) of each side, the bytes each step keeps for its backward
-(``saved_mb``, on any device: the activation memory, which a CPU run can compare), and ``"ratio"``
-(arc-trm / reference).
+(``saved_mb``, on any device: the activation memory, which a CPU run can compare), compiled, the bytes
+each step's kernels read and write as the compiler counts them (``moved_mb``, ``generated_mb``:
+:mod:`kernel_bytes`; the reference's count includes its loss, which its step compiles and arc-trm's runs
+eagerly), and ``"ratio"`` (arc-trm / reference).
 
 ``--cpu-smoke`` runs toy sizes (the core's tiny preset, batch 4, eager, 2 steps) on the CPU; the suite
 runs it against a stand-in reference (tests/reference_standin) so the script cannot rot.
@@ -28,10 +30,12 @@ import json
 import sys
 import time
 import types
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from kernel_bytes import counting, in_mb      # beside this script
 
 from arc_trm.config import ModelConfig, load_config
 from arc_trm.model.build import build_model
@@ -138,16 +142,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(make, device: torch.device, steps: int, batch: int) -> dict:
-    """First call (compilation included) apart, then the best of ``steps`` calls; peak memory of the side alone."""
+def measure(make, device: torch.device, steps: int, batch: int, compiled: bool = False) -> dict:
+    """First call (compilation included, counting its kernels' bytes) apart, then the best of ``steps`` calls;
+    peak memory of the side alone."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     run = make()
-    t = time.perf_counter()
-    run()
-    sync(device)
-    first = time.perf_counter() - t
+    with counting() if compiled else nullcontext({"graphs": 0}) as kernels:
+        t = time.perf_counter()
+        run()
+        sync(device)
+        first = time.perf_counter() - t
     times = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -157,7 +163,7 @@ def measure(make, device: torch.device, steps: int, batch: int) -> dict:
     best = min(times)
     return {"examples_per_s": round(batch / best, 2), "step_s": round(best, 4), "first_call_s": round(first, 2),
             "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if device.type == "cuda" else None,
-            "saved_mb": round(saved_bytes(run) / 1e6, 2)}
+            "saved_mb": round(saved_bytes(run) / 1e6, 2), **in_mb(kernels)}
 
 
 def saved_bytes(run) -> int:
@@ -195,8 +201,9 @@ def main() -> None:
     compiled = not (args.eager or smoke)
     cfg = load_config("smoke", model=tiny if smoke else paper).model
     data = random_batch(batch, seq, device)
-    ours = measure(lambda: ours_step(cfg, data, device, compiled), device, steps, batch)
-    ref = measure(lambda: reference_step(args.core, args.reference, cfg, data, device, compiled), device, steps, batch)
+    ours = measure(lambda: ours_step(cfg, data, device, compiled), device, steps, batch, compiled)
+    ref = measure(lambda: reference_step(args.core, args.reference, cfg, data, device, compiled), device, steps, batch,
+                  compiled)
     print(json.dumps({"benchmark": "reference_step", "core": args.core, "preset": tiny if smoke else paper,
                       "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                       "torch": torch.__version__, "batch": batch, "seq_len": seq, "stream_dtype": cfg.stream_dtype,

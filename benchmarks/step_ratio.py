@@ -16,6 +16,11 @@ Each side runs in a process of its own that imports ``arc_trm`` from an exported
 never share a module), compiles once, then waits; the parent asks them for ``--steps`` timed steps in turn,
 alternating which goes first, for ``--rounds`` rounds: both see the same machine load. On a GPU it times the
 same way (synchronised); figures from a CPU proxy are never GPU figures.
+
+Compiled, each side also reports what its step's kernels read and write as the compiler counts them
+(``"moved_mb"``, ``"generated_mb"``: base, working tree; :mod:`kernel_bytes`): the same on every run, so a
+change of layout or fusion shows there even where the machine's noise hides it in the times. A side's
+first call then compiles without the compile caches.
 """
 
 from __future__ import annotations
@@ -38,8 +43,11 @@ def child(preset: str, batch: int, seq: int, compiled: bool) -> None:
     """Build the step with this tree's code (``sys.path`` starts at the tree), report readiness and the first
     step's loss and gradient checksum, then time steps when asked (``go N`` on stdin) until ``quit``."""
     import time
+    from contextlib import nullcontext
 
     import torch
+
+    from kernel_bytes import counting, in_mb      # beside this script
 
     from arc_trm.config import load_config
     from arc_trm.model.build import build_model
@@ -78,12 +86,14 @@ def child(preset: str, batch: int, seq: int, compiled: bool) -> None:
         (loss / batch).backward()
         return loss
 
-    t = time.perf_counter()
-    loss = step()
-    sync()
-    first_s = time.perf_counter() - t
+    with counting() if compiled else nullcontext({"graphs": 0}) as kernels:
+        t = time.perf_counter()
+        loss = step()
+        sync()
+        first_s = time.perf_counter() - t
     grads = {name: float(p.grad.double().abs().sum()).hex() for name, p in m.named_parameters() if p.grad is not None}
-    print(json.dumps({"ready": True, "first_call_s": round(first_s, 2), "loss": float(loss.detach()).hex(),
+    print(json.dumps({"ready": True, "first_call_s": round(first_s, 2), **in_mb(kernels),
+                      "loss": float(loss.detach()).hex(),
                       "grad_checksums": grads, "arc_trm": str(Path(sys.modules["arc_trm"].__file__).parent)}),
           flush=True)
     for line in sys.stdin:
@@ -204,6 +214,7 @@ def main() -> None:
         "ratio": round(min(times["base"]) / min(times["head"]), 3),
         "round_ratios": [round(x, 3) for x in (min(ratios), max(ratios))],
         "first_call_s": [base["first_call_s"], head["first_call_s"]],
+        "moved_mb": [base["moved_mb"], head["moved_mb"]], "generated_mb": [base["generated_mb"], head["generated_mb"]],
         "same_loss": base["loss"] == head["loss"], "same_grads": base["grad_checksums"] == head["grad_checksums"],
         "grads_differ": sorted(k for k in base["grad_checksums"].keys() | head["grad_checksums"].keys()
                                if base["grad_checksums"].get(k) != head["grad_checksums"].get(k))}))

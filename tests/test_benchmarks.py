@@ -47,9 +47,11 @@ def test_gpu_benchmark_measures_only_the_named_records_of_the_named_preset_and_s
     assert res["stream_dtype"] == "bfloat16" and all(r["per_s"] > 0 for r in res["results"])
 
 
-# gpu_step, reference_step, urm_conv, step_ratio and step_profile have tests of their own below
+# gpu_step, reference_step, urm_conv, step_ratio and step_profile have tests of their own below; kernel_bytes is
+# not a script but the module two of them count with (tested below)
 @pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")
-                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv", "step_ratio", "step_profile")))
+                                        if p.stem not in ("gpu_step", "reference_step", "urm_conv", "step_ratio", "step_profile",
+                                                          "kernel_bytes")))
 def test_every_benchmark_prints_its_json_line(name):
     res = _run("--cpu-smoke", script=BENCHMARKS / f"{name}.py")
     assert res["benchmark"] == name
@@ -139,3 +141,41 @@ def test_step_profile_names_the_kinds_of_gpu_kernels():
     assert kind_of("Memcpy DtoD (Device -> Device)") == "copy"
     assert kind_of("void at::native::vectorized_elementwise_kernel<4, at::native::MulFunctor<float>, ...>") == "elementwise"
     assert kind_of("aten::_log_softmax") == "elementwise"
+
+
+KERNEL_BYTES = r'''
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+from kernel_bytes import counting, in_mb
+x = torch.randn(64, 32)
+def double(t): return t * 2
+def product(t): return (t @ t.t()).relu()
+torch.compile(double)(x)            # in the compile caches now: counting must lower it again
+out = {}
+for name, fn in (("double", double), ("product", product)):
+    torch._dynamo.reset()
+    with counting() as got:
+        torch.compile(fn)(x)
+    out[name] = dict(got)
+with counting() as got:
+    double(x)
+out["eager"] = in_mb(got)
+print(json.dumps(out))
+'''
+
+
+def test_kernel_bytes_counts_what_the_compiled_kernels_read_and_write_silently_and_past_the_caches(tmp_path):
+    """The bytes step_ratio and reference_step print: a doubling reads and writes 64 x 32 float32 once each
+    (16 kB), even when its graph is already in the compile caches; a product's matrix multiply is a library
+    call (counted in the total, not among the compiler's own kernels); eager counts nothing; the compiler's
+    metrics log prints nothing."""
+    env = {**__import__("os").environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", KERNEL_BYTES, str(BENCHMARKS)], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["double"] == {"bytes": 2 * 64 * 32 * 4, "generated_bytes": 2 * 64 * 32 * 4, "graphs": 1}
+    # x @ x.t(): reads x once, writes 64 x 64; relu reads and writes 64 x 64
+    assert got["product"] == {"bytes": 64 * 32 * 4 + 3 * 64 * 64 * 4, "generated_bytes": 2 * 64 * 64 * 4, "graphs": 1}
+    assert got["eager"] == {"moved_mb": None, "generated_mb": None}
+    assert "metrics" not in out.stderr.lower(), out.stderr[-2000:]

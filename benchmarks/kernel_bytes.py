@@ -1,0 +1,64 @@
+"""The bytes a compiled step's kernels read and write, as the compiler (inductor) counts them: a CPU-side
+measure of memory traffic that no machine load disturbs.
+
+On a GPU the element-wise kernels of these models are limited by memory bandwidth, so the bytes they move are
+their time; a CPU times them otherwise, which is why a CPU timing understates what a layout change saves on a
+GPU. Inductor counts, for every kernel of every graph it lowers, the sizes of the buffers it reads and writes
+(``GraphLowering.count_bytes``, computed when its metrics log is on). Used by ``step_ratio.py`` (the base's
+count against the working tree's) and ``reference_step.py`` (arc-trm's against the reference's).
+
+What it is not: a GPU figure. The CPU lowering materialises every concatenation (torch disables its fused
+"pointwise cat" on the CPU), so the CPU count is at most what a GPU's graph moves for the same code; two
+sides compared on one device are lowered alike. Counting needs the compiler to lower the graphs, so the
+compile caches are off inside (a cached graph is loaded, not lowered, and would count nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+
+@contextmanager
+def counting():
+    """Count the kernels of the graphs compiled inside. Yields a dict that fills in as graphs are lowered:
+    ``bytes`` (all kernels), ``generated_bytes`` (the compiler's own kernels, without the library calls
+    such as matrix products and attention), ``graphs``."""
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+    from torch._inductor import compile_fx
+    from torch._inductor.graph import GraphLowering
+
+    got = {"bytes": 0, "generated_bytes": 0, "graphs": 0}
+    log = compile_fx.inductor_metrics_log
+    level, original = log.level, GraphLowering.count_bytes
+    caches = inductor_config.fx_graph_cache, functorch_config.enable_autograd_cache
+    quiet = logging.NullHandler()
+
+    def count_bytes(self):
+        total, per_node, runtimes = original(self)
+        got["bytes"] += total
+        got["generated_bytes"] += sum(4 * n for node, n in per_node if not node.is_extern())
+        got["graphs"] += 1
+        return total, per_node, runtimes
+
+    # the metrics log on (its INFO record goes nowhere: the logger does not propagate and has only a null handler)
+    log.setLevel(logging.INFO)
+    log.addHandler(quiet)
+    # the two caches that load a compiled graph instead of lowering it (its kernels, its forward and backward)
+    inductor_config.fx_graph_cache = functorch_config.enable_autograd_cache = False
+    GraphLowering.count_bytes = count_bytes
+    try:
+        yield got
+    finally:
+        GraphLowering.count_bytes = original
+        inductor_config.fx_graph_cache, functorch_config.enable_autograd_cache = caches
+        log.removeHandler(quiet)
+        log.setLevel(level)
+
+
+def in_mb(got: dict) -> dict:
+    """The count as the benchmarks print it: ``moved_mb`` and ``generated_mb`` (None where nothing compiled)."""
+    if not got["graphs"]:
+        return {"moved_mb": None, "generated_mb": None}
+    return {"moved_mb": round(got["bytes"] / 1e6, 1), "generated_mb": round(got["generated_bytes"] / 1e6, 1)}
