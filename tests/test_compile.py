@@ -106,7 +106,7 @@ def test_an_evaluation_bound_shorter_than_its_compilation_runs_eager(runs, tmp_p
               progress=False)
     ev = s["final_eval"]
     assert ev["compile_s"] == 0 and ev["views"] == ev["views_planned"]
-    assert any("eager: compiling would take about 60 s of its 1 s bound" in line for line in lines), lines
+    assert any("eager: compiling would take about 60 s, more than 25% of its 1 s bound" in line for line in lines), lines
 
 
 def test_predict_with_a_budget_and_compilation_on_ends_within_the_budget(runs, tmp_path, monkeypatch):

@@ -244,8 +244,8 @@ def predict(ckpt: Path, tasks: str, out: Path, overrides: list[str] | None = Non
             eager_note = ""
             if runner.compiled and deadline is not None and not clock.worth_compiling(
                     compile_est, deadline - time.time()):
-                eager_note = (f"; eager: compiling would take about {compile_est:.0f}s of the "
-                              f"{deadline - time.time():.0f}s left")
+                eager_note = (f"; eager: compiling would take about {compile_est:.0f}s, more than "
+                              f"{clock.COMPILE_SHARE:.0%} of the {deadline - time.time():.0f}s left")
                 stack.enter_context(runner.eager())
             # inference's compilation, planned once: 0 when eager; nothing compiles it before inference
             inference_compile_s = runner.compile_estimate(inference_key)

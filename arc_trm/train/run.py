@@ -14,7 +14,8 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm import tqdm
 
-from arc_trm.clock import CompileInterrupted, StepTimer, eval_bound_s, wait_for_device, worth_compiling
+from arc_trm.clock import (COMPILE_SHARE, CompileInterrupted, StepTimer, eval_bound_s, wait_for_device,
+                            worth_compiling)
 from arc_trm.progress import bar as progress_bar
 from arc_trm.atomic import check_owned, mark, write_bytes
 from arc_trm.config import NUMERICS_FIELDS, RunConfig
@@ -325,8 +326,8 @@ def _loop(cfg: RunConfig, out_dir: Path, acc: Accelerator, runner: Runner, sessi
             cut = (f" (stopped at its time bound: {ev.metrics['views']} of {ev.metrics['views_planned']} views)"
                    if ev.metrics["views"] < ev.metrics["views_planned"] else "")
             if eager:
-                cut += (f" (eager: compiling would take about {compile_est:.0f} s of its {min(ends) - now:.0f} s "
-                        "bound)")
+                cut += (f" (eager: compiling would take about {compile_est:.0f} s, more than "
+                        f"{COMPILE_SHARE:.0%} of its {min(ends) - now:.0f} s bound)")
             elif ev.predictions.compile_s > 0:
                 cut += f" (compiled in {ev.predictions.compile_s:.1f} s, outside its bound)"
             tqdm.write(eval_line(step, metrics) + cut)
