@@ -24,26 +24,31 @@ def counting():
     """Count the kernels of the graphs compiled inside. Yields a dict that fills in as graphs are lowered:
     ``bytes`` (all kernels), ``generated_bytes`` (the compiler's own kernels, without the library calls
     such as matrix products and attention), ``graphs``."""
-    import torch._functorch.config as functorch_config
-    import torch._inductor.config as inductor_config
-    from torch._inductor import compile_fx
-    from torch._inductor.graph import GraphLowering
-
     got = {"bytes": 0, "generated_bytes": 0, "graphs": 0}
-    log = compile_fx.inductor_metrics_log
-    level, original = log.level, GraphLowering.count_bytes
-    caches = inductor_config.fx_graph_cache, functorch_config.enable_autograd_cache
+    try:     # compiler internals (the same in torch 2.11 to 2.14): a torch without them counts nothing, never fails
+        import torch._functorch.config as functorch_config
+        import torch._inductor.config as inductor_config
+        from torch._inductor import compile_fx
+        from torch._inductor.graph import GraphLowering
+        log = compile_fx.inductor_metrics_log
+        caches = inductor_config.fx_graph_cache, functorch_config.enable_autograd_cache
+        original = GraphLowering.count_bytes
+    except (ImportError, AttributeError):
+        yield got
+        return
+    level, propagate = log.level, log.propagate
     quiet = logging.NullHandler()
 
     def count_bytes(self):
-        total, per_node, runtimes = original(self)
-        got["bytes"] += total
-        got["generated_bytes"] += sum(4 * n for node, n in per_node if not node.is_extern())
+        counted = original(self)          # (total bytes, [(node, bytes // 4)], [(node, estimated runtime)])
+        got["bytes"] += counted[0]
+        got["generated_bytes"] += sum(4 * n for node, n in counted[1] if not node.is_extern())
         got["graphs"] += 1
-        return total, per_node, runtimes
+        return counted
 
-    # the metrics log on (its INFO record goes nowhere: the logger does not propagate and has only a null handler)
+    # the metrics log on, its INFO record going nowhere (no propagation, a null handler)
     log.setLevel(logging.INFO)
+    log.propagate = False
     log.addHandler(quiet)
     # the two caches that load a compiled graph instead of lowering it (its kernels, its forward and backward)
     inductor_config.fx_graph_cache = functorch_config.enable_autograd_cache = False
@@ -55,6 +60,7 @@ def counting():
         inductor_config.fx_graph_cache, functorch_config.enable_autograd_cache = caches
         log.removeHandler(quiet)
         log.setLevel(level)
+        log.propagate = propagate
 
 
 def in_mb(got: dict) -> dict:
