@@ -43,7 +43,6 @@ def child(preset: str, batch: int, seq: int, compiled: bool) -> None:
     """Build the step with this tree's code (``sys.path`` starts at the tree), report readiness and the first
     step's loss and gradient checksum, then time steps when asked (``go N`` on stdin) until ``quit``."""
     import time
-    from contextlib import nullcontext
 
     import torch
 
@@ -86,7 +85,7 @@ def child(preset: str, batch: int, seq: int, compiled: bool) -> None:
         (loss / batch).backward()
         return loss
 
-    with counting() if compiled else nullcontext({"graphs": 0}) as kernels:
+    with counting(compiled) as kernels:
         t = time.perf_counter()
         loss = step()
         sync()

@@ -3,6 +3,7 @@ can rot unnoticed; the GPU script also prints its skip line without CUDA and mea
 at toy sizes on the CPU (so the script a GPU session runs has run before)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,12 @@ for name, fn in (("double", double), ("product", product)):
 with counting() as got:
     double(x)
 out["eager"] = in_mb(got)
+torch._dynamo.reset()
+with counting(False) as got:        # an eager benchmark run: nothing counted, the caches left on
+    torch.compile(product)(x)
+out["disabled"] = in_mb(got)
+import torch._inductor.config as ic
+out["caches_after"] = ic.fx_graph_cache
 print(json.dumps(out))
 '''
 
@@ -169,7 +176,7 @@ def test_kernel_bytes_counts_what_the_compiled_kernels_read_and_write_silently_a
     (16 kB), even when its graph is already in the compile caches; a product's matrix multiply is a library
     call (counted in the total, not among the compiler's own kernels); eager counts nothing; the compiler's
     metrics log prints nothing."""
-    env = {**__import__("os").environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-c", KERNEL_BYTES, str(BENCHMARKS)], capture_output=True, text=True,
                          timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -178,4 +185,5 @@ def test_kernel_bytes_counts_what_the_compiled_kernels_read_and_write_silently_a
     # x @ x.t(): reads x once, writes 64 x 64; relu reads and writes 64 x 64
     assert got["product"] == {"bytes": 64 * 32 * 4 + 3 * 64 * 64 * 4, "generated_bytes": 2 * 64 * 64 * 4, "graphs": 1}
     assert got["eager"] == {"moved_mb": None, "generated_mb": None}
+    assert got["disabled"] == {"moved_mb": None, "generated_mb": None} and got["caches_after"] is True
     assert "metrics" not in out.stderr.lower(), out.stderr[-2000:]
